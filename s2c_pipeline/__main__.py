@@ -1,0 +1,3 @@
+from s2c_pipeline.cli.main import main
+
+raise SystemExit(main())

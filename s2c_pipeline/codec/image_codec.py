@@ -1,0 +1,181 @@
+"""Image in, ``.s2c`` bytes out, and back: the model, the container and the image rules together.
+
+This is the one object the CLI, the pipeline actors and the evaluation share. It owns padding
+(replicate to a multiple of 64, crop after decoding), quality rounding (to the container's 1/256
+step) and the check that a bitstream names weights we actually hold.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from s2c_pipeline.bitstream import BitstreamError, S2CFile, S2CHeader, decode_container, encode_container
+from s2c_pipeline.codec.model import STRIDE, LatentCode, S2CFormer
+from s2c_pipeline.codec.weights import (
+    WeightsEntry,
+    WeightsNotFound,
+    describe_entry,
+    find_weights,
+    load_checkpoint,
+)
+from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS, PreparedImage, restore_image
+
+log = logging.getLogger(__name__)
+
+QUALITY_STEP = 1 / 256
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    rgb: np.ndarray  # (H, W, 3) uint8, what the codec reconstructed
+    image: Image.Image  # restored to the source's mode where recorded (grey, alpha), metadata attached
+    header: S2CHeader
+
+
+@dataclass(frozen=True)
+class EncodeTiming:
+    encode_ms: float
+    decode_ms: float
+
+
+def round_quality(quality: float) -> float:
+    return round(quality / QUALITY_STEP) * QUALITY_STEP
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+class ImageCodec:
+    """A loaded model plus the identity of its weights. Not thread-safe; one per worker."""
+
+    def __init__(self, model: S2CFormer, weights: WeightsEntry, device: torch.device | str = "cpu") -> None:
+        self.model = model.to(device).eval()
+        self.weights = weights
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(
+        cls,
+        model_name: str | None = None,
+        *,
+        weights_file: Path | None = None,
+        weights_id: str | None = None,
+        device: torch.device | str | None = None,
+    ) -> ImageCodec:
+        """The bundled checkpoint of ``model_name`` (default model if None), or ``weights_file``."""
+        if weights_file is not None:
+            entry = describe_entry(Path(weights_file))
+            if model_name is not None and entry.model_name != model_name:
+                raise WeightsNotFound(f"{weights_file} holds {entry.model_name}, not {model_name}")
+        else:
+            entry = find_weights(model_name, weights_id)
+        device = torch.device(device) if device is not None else default_device()
+        model, _ = load_checkpoint(entry.path, device)
+        return cls(model, entry, device)
+
+    @property
+    def model_name(self) -> str:
+        return self.model.config.name
+
+    @property
+    def num_qualities(self) -> int:
+        return self.model.config.num_qualities
+
+    def encode(self, image: PreparedImage, quality: float) -> bytes:
+        quality = round_quality(quality)
+        self.model.check_quality(quality)
+        x = _to_tensor(image.rgb, self.device)
+        padded = _pad(x)
+        code = self.model.compress_latents(padded, quality)
+        header = S2CHeader(
+            model_name=self.model_name,
+            weights_id=self.weights.weights_id,
+            quality=quality,
+            width=image.width,
+            height=image.height,
+            source_mode=image.source_mode,
+            colour=int(image.colour),
+        )
+        return encode_container(
+            S2CFile(header, code.strings, icc_profile=image.icc_profile, exif=image.exif, alpha=image.alpha)
+        )
+
+    def decode(self, data: bytes, *, source: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+        """Raises BitstreamError (one line, naming ``source``) for anything we cannot honour."""
+        parsed = decode_container(data, source=source)
+        header = parsed.header
+        if header.model_name != self.model_name or header.weights_id != self.weights.weights_id:
+            raise BitstreamError(
+                source,
+                f"coded with model {header.model_name} weights {header.weights_id}, but the loaded codec is "
+                f"{self.model_name} weights {self.weights.weights_id} (use ImageCodec.for_bitstream or --weights)",
+            )
+        if header.width * header.height > max_pixels:
+            raise BitstreamError(
+                source, f"declares {header.width}x{header.height} pixels, above the {max_pixels} pixel limit"
+            )
+        if not 1.0 <= header.quality <= self.num_qualities:
+            raise BitstreamError(source, f"quality {header.quality:g} is outside 1..{self.num_qualities}")
+        padded_h, padded_w = _padded_size(header.height, header.width)
+        code = LatentCode(parsed.latent_strings, padded_h, padded_w)
+        try:
+            x_hat = self.model.decompress_latents(code, header.quality)
+        except (ValueError, RuntimeError) as exc:  # rANS raises on streams that do not fit the model
+            raise BitstreamError(source, f"latent data does not decode with this model ({exc})") from exc
+        rgb = _to_uint8(x_hat[:, :, : header.height, : header.width])
+        image = restore_image(
+            rgb, colour=header.colour, alpha=parsed.alpha, icc_profile=parsed.icc_profile, exif=parsed.exif
+        )
+        return DecodedImage(rgb, image, header)
+
+    def encode_timed(self, image: PreparedImage, quality: float) -> tuple[bytes, DecodedImage, EncodeTiming]:
+        """Encode, then decode again (the commit rule: no bitstream is kept without a decode)."""
+        t0 = time.perf_counter()
+        data = self.encode(image, quality)
+        t1 = time.perf_counter()
+        decoded = self.decode(data, max_pixels=max(DEFAULT_MAX_PIXELS, image.width * image.height))
+        t2 = time.perf_counter()
+        return data, decoded, EncodeTiming((t1 - t0) * 1000, (t2 - t1) * 1000)
+
+
+def codec_for_bitstream(data: bytes, *, source: str, extra_weights: list[Path] = (), device=None) -> ImageCodec:
+    """Load the codec a bitstream names (model name + weights id), or raise BitstreamError."""
+    header = decode_container(data, source=source).header
+    extra = [describe_entry(Path(p)) for p in extra_weights]
+    try:
+        entry = find_weights(header.model_name, header.weights_id, extra)
+    except WeightsNotFound as exc:
+        raise BitstreamError(source, f"unknown model: {exc}") from None
+    device = torch.device(device) if device is not None else default_device()
+    model, _ = load_checkpoint(entry.path, device)
+    return ImageCodec(model, entry, device)
+
+
+def _padded_size(height: int, width: int) -> tuple[int, int]:
+    return -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
+
+
+def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:
+    return torch.tensor(rgb, dtype=torch.uint8).permute(2, 0, 1)[None].to(device, torch.float32) / 255.0
+
+
+def _pad(x: torch.Tensor) -> torch.Tensor:
+    h, w = x.shape[2:]
+    ph, pw = _padded_size(h, w)
+    if (ph, pw) == (h, w):
+        return x
+    # replicate needs pad < size for reflect; replicate works for any size
+    return F.pad(x, (0, pw - w, 0, ph - h), mode="replicate")
+
+
+def _to_uint8(x: torch.Tensor) -> np.ndarray:
+    return (x[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()

@@ -1,0 +1,180 @@
+"""The S2CFormer image codec: transforms + SCCTX entropy model + variable-rate gain vectors.
+
+One network covers every quality level. Quality ``q`` (1-based, fractional values allowed) scales
+the latent by a learned per-channel gain before quantisation and by its inverse after, as in
+"asymmetric gained" variable-rate models; fractional qualities interpolate the gains
+geometrically between the two neighbouring trained levels.
+
+Determinism: training and ``forward`` run on any device in float32. ``compress_latents`` and
+``decompress_latents`` run the whole probability path (hyper synthesis, channel and spatial
+contexts, parameter aggregation, scale -> CDF index) on the CPU in float64 with grid-snapped means,
+from a private copy of the entropy model. The heavy transforms g_a/g_s stay on the model's device.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.models.utils import update_registered_buffers
+from torch import Tensor, nn
+
+from s2c_pipeline.codec.config import ModelConfig
+from s2c_pipeline.codec.entropy import build_latent_codec
+from s2c_pipeline.codec.transforms import analysis_transform, synthesis_transform
+
+STRIDE = 64  # y is H/16, z is H/64: inputs are padded to a multiple of this
+
+
+@contextlib.contextmanager
+def float64_default() -> Iterator[None]:
+    """CompressAI's latent codecs allocate buffers with the default dtype; make it float64."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+@dataclass(frozen=True)
+class LatentCode:
+    """The entropy-coded form of one padded image: strings in the model's fixed order."""
+
+    strings: tuple[bytes, ...]
+    padded_height: int
+    padded_width: int
+    # The encoder's own y_hat (float64, CPU), kept for checks; never serialised.
+    y_hat: Tensor | None = field(default=None, compare=False, repr=False)
+
+
+class S2CFormer(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.g_a = analysis_transform(config)
+        self.g_s = synthesis_transform(config)
+        self.latent_codec = build_latent_codec(config)
+        q, m = config.num_qualities, config.latent_channels
+        # Log-gains; initialised so that higher quality levels quantise more finely.
+        init = torch.linspace(math.log(0.5), math.log(2.0), q)[:, None].expand(q, m).clone()
+        self.log_gain = nn.Parameter(init)
+        self.log_inverse_gain = nn.Parameter(-init.clone())
+        self._coder: nn.Module | None = None
+
+    # ---- training -------------------------------------------------------------------------
+    def forward(self, x: Tensor, quality_index: Tensor) -> dict[str, object]:
+        """x: (B, 3, H, W) in [0, 1], H and W multiples of 64; quality_index: (B,) long, 0-based."""
+        y = self.g_a(x)
+        gain = self.log_gain[quality_index].exp()[:, :, None, None]
+        inverse = self.log_inverse_gain[quality_index].exp()[:, :, None, None]
+        out = self.latent_codec(y * gain)
+        x_hat = self.g_s(out["y_hat"] * inverse)
+        return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
+
+    def aux_loss(self) -> Tensor:
+        return sum(m.loss() for m in self.modules() if isinstance(m, EntropyBottleneck))
+
+    def update(self, force: bool = True) -> None:
+        """Rebuild the integer CDF tables; required after training and before coding."""
+        for module in self.modules():
+            if isinstance(module, GaussianConditional):
+                module.update_scale_table(_scale_table(), force=force)
+            if isinstance(module, EntropyBottleneck):
+                module.update(force=force)
+        self._coder = None
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        # CDF buffers change size with update(); resize ours to the checkpoint's first.
+        for name, module in self.named_modules():
+            if isinstance(module, EntropyBottleneck):
+                update_registered_buffers(
+                    module, name, ["_quantized_cdf", "_offset", "_cdf_length"], state_dict
+                )
+            if isinstance(module, GaussianConditional):
+                update_registered_buffers(
+                    module, name, ["_quantized_cdf", "_offset", "_cdf_length", "scale_table"], state_dict
+                )
+        self._coder = None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    # ---- gains ----------------------------------------------------------------------------
+    def check_quality(self, quality: float) -> None:
+        top = self.config.num_qualities
+        if not 1.0 <= quality <= top:
+            raise ValueError(f"quality {quality:g} is outside 1..{top} for model {self.config.name}")
+
+    def gains(self, quality: float) -> tuple[Tensor, Tensor]:
+        """(gain, inverse_gain), each (M,) float64 on CPU, for a possibly fractional quality."""
+        self.check_quality(quality)
+        lower = min(math.floor(quality), self.config.num_qualities - 1)
+        t = quality - lower
+        logs = []
+        for table in (self.log_gain, self.log_inverse_gain):
+            table = table.detach().to("cpu", torch.float64)
+            logs.append(((1.0 - t) * table[lower - 1] + t * table[lower]).exp())
+        return logs[0], logs[1]
+
+    # ---- coding ---------------------------------------------------------------------------
+    def _coding_model(self) -> nn.Module:
+        if self._coder is None:
+            if self.latent_codec.latent_codec["hyper"].entropy_bottleneck._offset.numel() == 0:
+                raise RuntimeError("entropy tables are missing: call model.update() after training")
+            self._coder = copy.deepcopy(self.latent_codec).to("cpu", torch.float64).eval()
+        return self._coder
+
+    @torch.no_grad()
+    def compress_latents(self, x: Tensor, quality: float) -> LatentCode:
+        """x: (1, 3, H, W) in [0, 1] with H, W multiples of STRIDE, on the model's device."""
+        _check_padded(x)
+        gain, _ = self.gains(quality)
+        y = self.g_a(x).to("cpu", torch.float64) * gain[None, :, None, None]
+        with float64_default():
+            out = self._coding_model().compress(y)
+        return LatentCode(_flatten(out["strings"]), x.shape[2], x.shape[3], out["y_hat"])
+
+    @torch.no_grad()
+    def decompress_latents(self, code: LatentCode, quality: float) -> Tensor:
+        """Returns x_hat (1, 3, H, W) on the model's device, clamped to [0, 1]."""
+        y_hat = self.decode_y(code)
+        _, inverse = self.gains(quality)
+        device = next(self.g_s.parameters()).device
+        y_hat = (y_hat * inverse[None, :, None, None]).to(device, torch.float32)
+        return self.g_s(y_hat).clamp_(0, 1)
+
+    @torch.no_grad()
+    def decode_y(self, code: LatentCode) -> Tensor:
+        """Entropy-decode the gained latent y_hat (1, M, H/16, W/16), float64 on CPU."""
+        expected = len(self.config.groups) * 2 + 1
+        if len(code.strings) != expected:
+            raise ValueError(f"expected {expected} latent strings for {self.config.name}, got {len(code.strings)}")
+        h, w = code.padded_height // 16, code.padded_width // 16
+        shape = {"y": [(g, h, w) for g in self.config.groups], "hyper": (h // 4, w // 4)}
+        strings = [[s] for s in code.strings]
+        with float64_default():
+            return self._coding_model().decompress(strings, shape)["y_hat"]
+
+
+def _scale_table(min_scale: float = 0.11, max_scale: float = 256.0, levels: int = 64) -> Tensor:
+    return torch.exp(torch.linspace(math.log(min_scale), math.log(max_scale), levels))
+
+
+def _flatten(strings: list[list[bytes]]) -> tuple[bytes, ...]:
+    flat = []
+    for per_image in strings:
+        if len(per_image) != 1:
+            raise ValueError("the coding path handles one image at a time")
+        flat.append(bytes(per_image[0]))
+    return tuple(flat)
+
+
+def _check_padded(x: Tensor) -> None:
+    if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
+        raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
+    if x.shape[2] % STRIDE or x.shape[3] % STRIDE:
+        raise ValueError(f"H and W must be multiples of {STRIDE}, got {x.shape[2]}x{x.shape[3]}")

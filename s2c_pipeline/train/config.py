@@ -1,0 +1,82 @@
+"""Training configuration: a YAML file plus ``key=value`` overrides, saved beside the checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str = "s2c-conv-small"
+    data: str = "data-cache/train-pack.tar"  # a training-data pack (s2c_pipeline.train.datapack)
+    out: str = "runs/train"
+    steps: int = 2000
+    batch_size: int = 8
+    patch: int = 128
+    lr: float = 1e-4
+    aux_lr: float = 1e-3
+    lr_drop_at: float = 0.9  # fraction of steps after which lr is divided by 10
+    clip: float = 1.0
+    lambdas: tuple[float, ...] = ()  # empty: the model config's own rate points
+    val_every: int = 250
+    val_images: int = 4  # held-out pack images (the last ones) used for validation
+    checkpoint_every: int = 250
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda
+    amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
+    threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    max_minutes: float = 0.0  # stop (checkpointed, resumable) after this wall time; 0 = no limit
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(field: dataclasses.Field, raw: Any) -> Any:
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    if isinstance(raw, str):
+        if kind.startswith("tuple"):
+            return tuple(float(v) for v in raw.split(",") if v)
+        if kind == "bool":
+            return raw.lower() in ("1", "true", "yes", "on")
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        return raw
+    if isinstance(raw, list):
+        return tuple(raw)
+    return raw
+
+
+def load_train_config(path: Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults <- YAML file <- ``key=value`` overrides. Unknown keys are an error, not ignored."""
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    values: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: expected a mapping of training options")
+        values.update(loaded)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ValueError(f"override {item!r} is not key=value")
+        values[key.strip().replace("-", "_")] = raw
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"unknown training options: {', '.join(sorted(unknown))}; known: {', '.join(fields)}")
+    return TrainConfig(**{k: _coerce(fields[k], v) for k, v in values.items()})
+
+
+def save_effective_config(cfg: TrainConfig, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "config.yaml"
+    data = cfg.to_dict()
+    data["lambdas"] = list(data["lambdas"])
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

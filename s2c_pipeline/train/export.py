@@ -1,0 +1,65 @@
+"""Turn a training run into a compact, sha256-named checkpoint with its recipe."""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+from s2c_pipeline.codec.config import ModelConfig
+from s2c_pipeline.codec.model import S2CFormer
+from s2c_pipeline.codec.weights import BUNDLED_DIR, INDEX_FILE, WeightsEntry, export_checkpoint, file_sha256
+
+
+def hardware_description() -> str:
+    if torch.cuda.is_available():
+        return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
+    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads (torch {torch.__version__})"
+
+
+def export_run(run_dir: Path, out_dir: Path, *, command: str | None = None) -> WeightsEntry:
+    """Export ``run_dir/last.pt``; the recipe records data, steps, wall time, hardware, command."""
+    ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    model = S2CFormer(ModelConfig.from_dict(ckpt["model_config"]))
+    model.load_state_dict(ckpt["model"])
+    train_cfg = ckpt["train_config"]
+    data = Path(train_cfg["data"])
+    history = run_dir / "history.jsonl"
+    last_val = json.loads(history.read_text().splitlines()[-1]) if history.exists() else None
+    recipe = {
+        "model": model.config.name,
+        "steps": ckpt["step"],
+        "wall_seconds": round(ckpt["wall_seconds"], 1),
+        "hardware": hardware_description(),
+        "data": {"file": data.name, "sha256": file_sha256(data) if data.exists() else None},
+        "train_config": train_cfg,
+        "command": command or " ".join(sys.argv),
+        "final_validation": last_val,
+    }
+    return export_checkpoint(model, out_dir, recipe)
+
+
+def bundle(entry: WeightsEntry, *, default: bool) -> None:
+    """Copy an exported checkpoint into the package and list it in ``weights/index.json``."""
+    BUNDLED_DIR.mkdir(parents=True, exist_ok=True)
+    target = BUNDLED_DIR / entry.path.name
+    if entry.path.resolve() != target.resolve():
+        target.write_bytes(entry.path.read_bytes())
+    index = json.loads(INDEX_FILE.read_text()) if INDEX_FILE.exists() else []
+    index = [e for e in index if e["model_name"] != entry.model_name]
+    if default:
+        for e in index:
+            e["default"] = False
+    index.append(
+        {
+            "model_name": entry.model_name,
+            "file": target.name,
+            "sha256": entry.sha256,
+            "qualities": entry.qualities,
+            "default": default,
+        }
+    )
+    INDEX_FILE.write_text(json.dumps(sorted(index, key=lambda e: e["model_name"]), indent=2) + "\n")

@@ -1,0 +1,217 @@
+"""The training loop: one code path for CPU, one GPU, and each Ray Train worker.
+
+Checkpoints (``last.pt``) hold the model, both optimizers, the step and the RNG state, so a run
+stopped at any point (``max_minutes``, a 10-minute GPU lease, Ctrl-C) resumes where it left off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from s2c_pipeline.codec.model import S2CFormer
+from s2c_pipeline.codec.zoo import create_model
+from s2c_pipeline.train.config import TrainConfig, save_effective_config
+from s2c_pipeline.train.datapack import DataPack
+from s2c_pipeline.train.loss import rate_distortion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainState:
+    model: S2CFormer
+    optimizer: torch.optim.Optimizer
+    aux_optimizer: torch.optim.Optimizer
+    step: int = 0
+    wall_seconds: float = 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+class CropSampler:
+    """Random crops with flips from the training part of a data pack (decoded once, kept in RAM)."""
+
+    def __init__(self, pack: DataPack, indices: list[int], patch: int, seed: int) -> None:
+        self.images = [pack.image(i) for i in indices]
+        self.images = [im for im in self.images if min(im.shape[:2]) >= patch]
+        if not self.images:
+            raise ValueError(f"no training image is at least {patch}px on its short side")
+        self.patch = patch
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> torch.Tensor:
+        crops = []
+        for _ in range(size):
+            im = self.images[self.rng.integers(len(self.images))]
+            y = self.rng.integers(im.shape[0] - self.patch + 1)
+            x = self.rng.integers(im.shape[1] - self.patch + 1)
+            crop = im[y : y + self.patch, x : x + self.patch]
+            if self.rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            if self.rng.random() < 0.5:
+                crop = crop[::-1]
+            crops.append(np.ascontiguousarray(crop))
+        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def validation_batch(pack: DataPack, indices: list[int], size: int = 256) -> torch.Tensor:
+    crops = []
+    for i in indices:
+        im = pack.image(i)
+        s = min(size, im.shape[0] // 64 * 64, im.shape[1] // 64 * 64)
+        y, x = (im.shape[0] - s) // 2, (im.shape[1] - s) // 2
+        crops.append(torch.from_numpy(np.ascontiguousarray(im[y : y + s, x : x + s])).permute(2, 0, 1))
+    s = min(c.shape[1] for c in crops)
+    return torch.stack([c[:, :s, :s] for c in crops]).float() / 255.0
+
+
+def make_state(cfg: TrainConfig, device: torch.device) -> TrainState:
+    overrides = {"lambdas": tuple(cfg.lambdas)} if cfg.lambdas else {}
+    model = create_model(cfg.model, **overrides).to(device)
+    aux_params = [p for n, p in model.named_parameters() if n.endswith(".quantiles")]
+    main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
+    return TrainState(
+        model,
+        torch.optim.Adam(main_params, lr=cfg.lr),
+        torch.optim.Adam(aux_params, lr=cfg.aux_lr),
+    )
+
+
+def save_training_checkpoint(state: TrainState, cfg: TrainConfig, path: Path) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(
+        {
+            "step": state.step,
+            "wall_seconds": state.wall_seconds,
+            "train_config": cfg.to_dict(),
+            "model_config": state.model.config.to_dict(),
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "aux_optimizer": state.aux_optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        },
+        tmp,
+    )
+    tmp.replace(path)
+
+
+def load_training_checkpoint(state: TrainState, path: Path) -> None:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if ckpt["model_config"] != state.model.config.to_dict():
+        raise ValueError(f"{path} was trained with another model config; use a fresh --out directory")
+    state.model.load_state_dict(ckpt["model"])
+    state.optimizer.load_state_dict(ckpt["optimizer"])
+    state.aux_optimizer.load_state_dict(ckpt["aux_optimizer"])
+    torch.set_rng_state(ckpt["torch_rng"])
+    state.step = ckpt["step"]
+    state.wall_seconds = ckpt["wall_seconds"]
+
+
+@torch.no_grad()
+def validate(model: S2CFormer, batch: torch.Tensor) -> list[dict[str, float]]:
+    """Estimated bpp and PSNR per quality level on fixed held-out crops."""
+    model.eval()
+    rows = []
+    for q in range(model.config.num_qualities):
+        idx = torch.full((batch.shape[0],), q, dtype=torch.long, device=batch.device)
+        rd = rate_distortion(batch, model(batch, idx), torch.zeros(batch.shape[0], device=batch.device))
+        rows.append({"quality": q + 1, "bpp": rd.bpp.mean().item(), "psnr": rd.psnr.mean().item()})
+    model.train()
+    return rows
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    is_main: bool = True,
+    wrap_model: Callable[[S2CFormer], torch.nn.Module] | None = None,
+    report: Callable[[dict], None] | None = None,
+) -> TrainState:
+    """Run (or resume) training until ``cfg.steps``; returns the final state.
+
+    ``wrap_model`` lets Ray Train wrap the model in DistributedDataParallel; ``is_main`` limits
+    checkpoint writing and the progress bar to rank 0.
+    """
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    pack = DataPack(Path(cfg.data))
+    if len(pack) <= cfg.val_images:
+        raise ValueError(f"{cfg.data} has {len(pack)} images; need more than val_images={cfg.val_images}")
+    train_idx = list(range(len(pack) - cfg.val_images))
+    val_idx = list(range(len(pack) - cfg.val_images, len(pack)))
+    state = make_state(cfg, device)
+    last = out / "last.pt"
+    if last.exists():
+        load_training_checkpoint(state, last)
+        log.info("resumed %s at step %d", last, state.step)
+    if is_main:
+        save_effective_config(cfg, out)
+    sampler = CropSampler(pack, train_idx, cfg.patch, cfg.seed + state.step)
+    val_batch = validation_batch(pack, val_idx).to(device)
+    lambdas = torch.tensor(state.model.config.lambdas, device=device)
+    net = wrap_model(state.model) if wrap_model else state.model
+    amp = cfg.amp and device.type == "cuda"
+    started = time.monotonic()
+    wall_at_start = state.wall_seconds
+    history = out / "history.jsonl"
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=not is_main, desc=cfg.model, unit="step")
+    net.train()
+    while state.step < cfg.steps:
+        lr = cfg.lr * (0.1 if state.step >= cfg.lr_drop_at * cfg.steps else 1.0)
+        for group in state.optimizer.param_groups:
+            group["lr"] = lr
+        x = sampler.batch(cfg.batch_size).to(device, non_blocking=True)
+        q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out_ = net(x, q)
+        rd = rate_distortion(x, out_, lambdas[q])
+        state.optimizer.zero_grad(set_to_none=True)
+        rd.loss.backward()
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip)
+        state.optimizer.step()
+        aux = state.model.aux_loss()
+        state.aux_optimizer.zero_grad(set_to_none=True)
+        aux.backward()
+        state.aux_optimizer.step()
+        state.step += 1
+        state.wall_seconds = wall_at_start + time.monotonic() - started
+        if not math.isfinite(rd.loss.item()):
+            raise FloatingPointError(f"loss became {rd.loss.item()} at step {state.step}; lower lr or clip")
+        bar.update(1)
+        bar.set_postfix(loss=f"{rd.loss.item():.3f}", bpp=f"{rd.bpp.mean():.3f}", psnr=f"{rd.psnr.mean():.2f}")
+        done = state.step >= cfg.steps
+        out_of_time = cfg.max_minutes > 0 and (time.monotonic() - started) > cfg.max_minutes * 60
+        if state.step % cfg.val_every == 0 or done or out_of_time:
+            rows = validate(state.model, val_batch)
+            record = {"step": state.step, "wall_seconds": round(state.wall_seconds, 1), "val": rows}
+            if is_main:
+                with history.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+                log.info("step %d val %s", state.step, " ".join(f"q{r['quality']}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
+            if report:
+                report(record)
+        if is_main and (state.step % cfg.checkpoint_every == 0 or done or out_of_time):
+            save_training_checkpoint(state, cfg, last)
+        if out_of_time:
+            log.info("stopping at step %d after %.1f minutes (max_minutes); rerun to resume", state.step, cfg.max_minutes)
+            break
+    bar.close()
+    return state
