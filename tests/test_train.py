@@ -1,0 +1,90 @@
+"""``s2c train``: single process, resume, export, and Ray Train with two CPU workers (gloo)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import skimage.data
+import torch
+from PIL import Image
+
+from s2c_pipeline.codec.weights import load_checkpoint
+from s2c_pipeline.train.config import load_train_config
+from s2c_pipeline.train.datapack import build_datapack
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    d = tmp_path_factory.mktemp("pack")
+    files = []
+    for name in ("rocket", "retina", "hubble_deep_field"):  # training-only photos
+        path = d / f"{name}.png"
+        Image.fromarray(getattr(skimage.data, name)()).save(path)
+        files.append(path)
+    return build_datapack(files, d / "pack.tar", max_side=384)
+
+
+def s2c(*args, env=None):
+    return subprocess.run(
+        [sys.executable, "-m", "s2c_pipeline", *map(str, args)], capture_output=True, text=True, env=env
+    )
+
+
+def test_config_file_and_overrides(tmp_path):
+    cfg_file = tmp_path / "t.yaml"
+    cfg_file.write_text("model: s2c-identity-small\nsteps: 7\nlr: 0.001\n")
+    cfg = load_train_config(cfg_file, ["steps=9", "lambdas=0.01,0.02"])
+    assert (cfg.model, cfg.steps, cfg.lr, cfg.lambdas) == ("s2c-identity-small", 9, 0.001, (0.01, 0.02))
+    with pytest.raises(ValueError, match="unknown training options: stepz"):
+        load_train_config(None, ["stepz=3"])
+
+
+def test_train_resume_and_export(tmp_path, pack):
+    out = tmp_path / "run"
+    common = ["--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+              "--set", "val_images=1", "--set", "val_every=2", "--set", "checkpoint_every=2", "--set", "threads=1",
+              "--set", "lambdas=0.005,0.05"]
+    r = s2c("train", *common, "--set", "steps=2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    first = torch.load(out / "last.pt", weights_only=True)
+    assert first["step"] == 2
+    saved = (out / "config.yaml").read_text()
+    assert "steps: 2" in saved and "patch: 64" in saved
+    r = s2c("train", *common, "--set", "steps=4", "--export", tmp_path / "export")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "resumed" in r.stderr
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [2, 4]
+    assert len(history[-1]["val"]) == 2 and history[-1]["val"][0]["bpp"] > 0
+    (exported,) = (tmp_path / "export").glob("s2c-conv-small-*.pt")
+    model, recipe = load_checkpoint(exported)
+    assert recipe["steps"] == 4 and recipe["data"]["file"] == "pack.tar"
+    assert model.config.lambdas == (0.005, 0.05)
+    # the exported model codes for real
+    code = model.compress_latents(torch.rand(1, 3, 64, 64), 2.0)
+    assert torch.equal(model.decode_y(code), code.y_hat)
+
+
+def test_missing_pack_is_a_usage_error(tmp_path):
+    r = s2c("train", "--set", f"data={tmp_path}/nope.tar")
+    assert r.returncode == 2 and "datapack" in r.stderr
+
+
+@pytest.mark.slow
+def test_ray_train_with_two_cpu_workers(tmp_path, pack):
+    out = tmp_path / "ray-run"
+    env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+    r = s2c(
+        "train", "--ray-workers", "2",
+        "--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+        "--set", "val_images=1", "--set", "val_every=2", "--set", "checkpoint_every=2", "--set", "steps=2",
+        "--set", "threads=1",
+        env=env,
+    )
+    assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-4000:])
+    ckpt = torch.load(out / "last.pt", weights_only=True)
+    assert ckpt["step"] == 2
+    # DDP's wrapper must not leak into the checkpoint keys
+    assert not any(k.startswith("module.") for k in ckpt["model"])
