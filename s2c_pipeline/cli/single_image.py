@@ -10,6 +10,7 @@ from s2c_pipeline.bitstream import BitstreamError, decode_container, header_to_d
 from s2c_pipeline.cli.errors import DataError, UsageError
 from s2c_pipeline.codec import describe_models
 from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream
+from s2c_pipeline.codec.target import encode_to_target
 from s2c_pipeline.codec.weights import WeightsNotFound
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS, ImageRejected, image_to_png_bytes, load_image, metrics
 
@@ -20,7 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", type=Path)
     p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
     p.add_argument("--weights", type=Path, default=None, help="a checkpoint file instead of bundled weights")
-    p.add_argument("--quality", type=float, default=None, help="1 (smallest) .. number of levels; default: middle")
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--quality", type=float, default=None, help="1 (smallest) .. number of levels; default: middle")
+    target.add_argument("--target-psnr", type=float, default=None, metavar="DB",
+                        help="use the lowest quality whose PSNR reaches DB")
+    target.add_argument("--target-bpp", type=float, default=None, metavar="BPP",
+                        help="use the highest quality whose size stays within BPP bits per pixel")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(run=run_encode)
@@ -63,13 +69,19 @@ def run_encode(args: argparse.Namespace) -> int:
         image = load_image(_read(args.image), max_pixels=args.max_pixels)
     except ImageRejected as exc:
         raise DataError(f"{args.image}: {exc}") from None
-    data, decoded, timing = codec.encode_timed(image, quality)
+    note = ""
+    if args.target_psnr is not None or args.target_bpp is not None:
+        result = encode_to_target(codec, image, target_psnr=args.target_psnr, target_bpp=args.target_bpp)
+        data, decoded, quality = result.data, result.decoded, result.quality
+        note = f", target {'reached' if result.reached else 'NOT reached'} in {result.probes} probes"
+    else:
+        data, decoded, _ = codec.encode_timed(image, quality)
     args.output.write_bytes(data)
     bpp = len(data) * 8 / (image.width * image.height)
     print(
         f"{args.image} -> {args.output}: {len(data)} bytes, {bpp:.4f} bpp, "
         f"PSNR {metrics.psnr(image.rgb, decoded.rgb):.2f} dB, quality {quality:g}, "
-        f"{codec.model_name} ({codec.weights.weights_id}), encode {timing.encode_ms:.0f} ms"
+        f"{codec.model_name} ({codec.weights.weights_id}){note}"
     )
     return 0
 

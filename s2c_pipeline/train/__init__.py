@@ -1,0 +1,1 @@
+"""Training: data pack, loop, Ray Train entry, export."""
