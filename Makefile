@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench
+.PHONY: venv demo test lint clean bench photos pack train-small
 
 venv: $(STAMP)
 
@@ -31,6 +31,17 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/codec_speed.py
+
+# Training data (not needed for demo or tests): Debian and scikit-image photos, then the compact pack.
+photos: $(STAMP)
+	$(PY) -m s2c_pipeline.photos.fetch
+
+pack: photos
+	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --out data-cache/train-pack.tar
+
+# The bundled s2c-conv-small weights (docs/weights.md).
+train-small: $(STAMP)
+	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --export runs/export --bundle
 
 clean:
 	rm -rf $(VENV) build *.egg-info
