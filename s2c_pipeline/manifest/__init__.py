@@ -1,0 +1,15 @@
+"""Manifests out: one Parquet part per input shard, one row per input sample (docs/manifest.md)."""
+
+from s2c_pipeline.manifest.parquet import manifest_bytes, read_manifests, rows_to_table, write_manifest
+from s2c_pipeline.manifest.schema import MANIFEST_SCHEMA, MANIFEST_VERSION, STATUSES, ManifestRow
+
+__all__ = [
+    "MANIFEST_SCHEMA",
+    "MANIFEST_VERSION",
+    "STATUSES",
+    "ManifestRow",
+    "manifest_bytes",
+    "read_manifests",
+    "rows_to_table",
+    "write_manifest",
+]
