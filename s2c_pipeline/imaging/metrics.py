@@ -81,4 +81,4 @@ def _check_pair(reference: np.ndarray, test: np.ndarray) -> None:
 def _as_batch(image: np.ndarray) -> torch.Tensor:
     """(H, W[, C]) uint8 -> (1, C, H, W) float32 in [0, 255]."""
     planes = image[..., None] if image.ndim == 2 else image
-    return torch.from_numpy(np.ascontiguousarray(planes)).permute(2, 0, 1)[None].to(torch.float32)
+    return torch.tensor(planes, dtype=torch.float32).permute(2, 0, 1)[None]

@@ -1,0 +1,137 @@
+"""``s2c eval``: rate-distortion of our models against JPEG, WebP, AVIF and JPEG XL, with BD-rates."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+
+if TYPE_CHECKING:
+    from s2c_pipeline.codec.image_codec import ImageCodec
+
+DEFAULT_CODECS = "jpeg,webp,avif,jxl"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="RD curves and BD-rates of our codec against the classical codecs")
+    p.add_argument("images", nargs="*", metavar="IMAGES",
+                   help="image files or folders; none, or the word eval-photos: the repository's evaluation photos")
+    p.add_argument("--model", action="append", default=[], metavar="NAME",
+                   help="a model with bundled weights (repeatable; default: the bundled default model)")
+    p.add_argument("--weights", type=Path, action="append", default=[], metavar="FILE",
+                   help="a checkpoint file to evaluate (repeatable); with --model, both are evaluated")
+    p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"classical codecs, or 'none' (default {DEFAULT_CODECS})")
+    p.add_argument("--qualities", default=None, metavar="LIST",
+                   help="our quality levels, e.g. 1,2,3,4,5,6 or 1,1.5,2 (default: every level 1..N)")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write every measurement and BD-rate")
+    p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="write the RD plot")
+    p.add_argument("--markdown", type=Path, default=None, metavar="OUT.md", help="write the results page")
+    p.add_argument("--threads", type=int, default=1,
+                   help="CPU threads for torch, AVIF and JPEG XL (default 1, so that times compare)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_eval)
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    import torch
+
+    from s2c_pipeline.evaluate import EvalInputError, LearnedContender, classical_codecs, load_image_set
+    from s2c_pipeline.evaluate.plot import plot_rd
+    from s2c_pipeline.evaluate.report import markdown_report, terminal_report
+    from s2c_pipeline.evaluate.run import run_evaluation
+
+    if args.threads < 1:
+        raise UsageError("--threads must be at least 1")
+    torch.set_num_threads(args.threads)
+    names = [] if args.codecs.strip().lower() in ("", "none") else [c.strip().lower() for c in args.codecs.split(",")]
+    try:
+        classical, skipped = classical_codecs(names, threads=args.threads)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    qualities = _parse_qualities(args.qualities)
+    try:
+        learned = [LearnedContender(codec, label, qualities) for codec, label in _load_codecs(args)]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        image_set = load_image_set(args.images, max_pixels=args.max_pixels)
+    except EvalInputError as exc:
+        raise DataError(str(exc)) from None
+
+    result = run_evaluation(image_set, [*learned, *classical], skipped=skipped, progress=not args.no_progress)
+    command = _command(args)
+    print(terminal_report(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result.to_dict(command), indent=1, allow_nan=False) + "\n")
+        print(f"wrote {args.json}")
+    if args.plot:
+        print(f"wrote {plot_rd(result, args.plot)}")
+    if args.markdown:
+        args.markdown.parent.mkdir(parents=True, exist_ok=True)
+        args.markdown.write_text(markdown_report(result, command=command, plot=args.plot, markdown_path=args.markdown))
+        print(f"wrote {args.markdown}")
+    return 0
+
+
+def _parse_qualities(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(q) for q in text.split(",") if q.strip()]
+    except ValueError:
+        raise UsageError(f"--qualities takes numbers separated by commas, e.g. 1,2,3; got {text!r}") from None
+    if not values:
+        raise UsageError("--qualities is empty")
+    return values
+
+
+def _load_codecs(args: argparse.Namespace) -> list[tuple[ImageCodec, str]]:
+    """(codec, label) per model: label is the model name, with the weights id if a name repeats."""
+    from s2c_pipeline.codec.image_codec import ImageCodec
+    from s2c_pipeline.codec.weights import WeightsNotFound
+
+    try:
+        codecs = [ImageCodec.load(m, device=args.device) for m in args.model]
+        codecs += [ImageCodec.load(weights_file=w, device=args.device) for w in args.weights]
+        if not codecs:
+            codecs = [ImageCodec.load(device=args.device)]
+    except (WeightsNotFound, KeyError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read weights: {exc}") from None
+    names = [c.model_name for c in codecs]
+    labelled = []
+    for codec in codecs:
+        unique = names.count(codec.model_name) == 1
+        labelled.append((codec, codec.model_name if unique else f"{codec.model_name}@{codec.weights.weights_id[:8]}"))
+    if len({label for _, label in labelled}) < len(labelled):
+        raise UsageError("the same weights are given twice")
+    return labelled
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The canonical command line for this run, which the JSON and the results page record."""
+    words = ["s2c", "eval", *args.images]
+    for name in args.model:
+        words += ["--model", name]
+    for path in args.weights:
+        words += ["--weights", str(path)]
+    if args.codecs != DEFAULT_CODECS:
+        words += ["--codecs", args.codecs]
+    for flag, value in (("--qualities", args.qualities), ("--json", args.json), ("--plot", args.plot),
+                        ("--markdown", args.markdown), ("--device", args.device)):
+        if value is not None:
+            words += [flag, str(value)]
+    if args.threads != 1:
+        words += ["--threads", str(args.threads)]
+    if args.max_pixels != DEFAULT_MAX_PIXELS:
+        words += ["--max-pixels", str(args.max_pixels)]
+    return shlex.join(words)
