@@ -1,0 +1,174 @@
+"""``s2c compress``, ``decompress``, ``verify``: the pipeline's thin face (logic in s2c_pipeline.pipeline).
+
+Credentials are never flags: S3 keys come from the environment or the standard AWS config files,
+and only the endpoint is given here (``--s3-endpoint``). Exit codes: 0 ok, 1 failed shards / bad
+data / verification problems, 2 usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from s2c_pipeline.cli.errors import EXIT_BAD_DATA, EXIT_OK, DataError, UsageError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+
+    p = sub.add_parser("compress", help="compress WebDataset shards on Ray into .s2c shards with manifests")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="shard URLs, globs, brace ranges or @list.txt")
+    p.add_argument("output_prefix", metavar="OUTPUT_PREFIX", help="local folder or s3://bucket/prefix")
+    p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
+    p.add_argument("--weights", default=None, help="a checkpoint file instead of bundled weights")
+    p.add_argument(
+        "--quality", type=float, default=None, help="1 (smallest) .. number of levels; default: middle"
+    )
+    p.add_argument(
+        "--actors", type=int, default=None, help="actors (default: one per GPU, or CPUs / --cpus-per-actor)"
+    )
+    p.add_argument("--cpus-per-actor", type=int, default=1, help="CPU cores per actor (default 1)")
+    p.add_argument("--max-attempts", type=int, default=3, help="tries per shard before it is reported failed")
+    p.add_argument(
+        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images: skipped_too_large"
+    )
+    p.add_argument(
+        "--retry-failed", action="store_true", help="redo only the samples not coded in earlier runs"
+    )
+    p.add_argument(
+        "--dry-run", action="store_true", help="list the shards to do and the ones done, then stop"
+    )
+    _cluster_arguments(p)
+    p.set_defaults(run=run_compress)
+
+    p = sub.add_parser("decompress", help="decode a compressed prefix into PNG files or WebDataset shards")
+    p.add_argument("prefix", metavar="PREFIX")
+    p.add_argument("output", metavar="OUTPUT", help="folder (or URL) to write into")
+    p.add_argument("--keys", type=Path, default=None, help="file with one sample key per line")
+    p.add_argument(
+        "--where", default=None, help='manifest filter, e.g. "bpp > 0.5" or "psnr < 30 and status == \'ok\'"'
+    )
+    p.add_argument("--format", choices=("png", "webdataset"), default="png")
+    _decode_arguments(p)
+    p.set_defaults(run=run_decompress)
+
+    p = sub.add_parser("verify", help="check markers, tars, manifests and bitstream CRCs of a prefix")
+    p.add_argument("prefix", metavar="PREFIX")
+    p.add_argument("--decode", action="store_true", help="also decode every bitstream and compare hashes")
+    _decode_arguments(p)
+    p.set_defaults(run=run_verify)
+
+
+def _cluster_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)"
+    )
+    p.add_argument(
+        "--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+
+
+def _decode_arguments(p: argparse.ArgumentParser) -> None:
+    from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+
+    p.add_argument("--weights", action="append", default=[], help="extra checkpoint files to search")
+    p.add_argument("--actors", type=int, default=None)
+    p.add_argument("--cpus-per-actor", type=int, default=1)
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    _cluster_arguments(p)
+
+
+def _local_ray_on_loopback(args: argparse.Namespace) -> None:
+    """A Ray started here serves this machine only: bind it to 127.0.0.1 (must precede `import ray`)."""
+    if not args.address and not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+
+
+def run_compress(args: argparse.Namespace) -> int:
+    _local_ray_on_loopback(args)
+    from s2c_pipeline.codec.weights import WeightsNotFound
+    from s2c_pipeline.pipeline import ResumeRefused, RunConfig, SchedulerError, compress, format_summary
+    from s2c_pipeline.pipeline.config import s3_storage_options
+
+    try:
+        config = RunConfig(
+            model=args.model,
+            weights=args.weights,
+            quality=args.quality,
+            actors=args.actors,
+            cpus_per_actor=args.cpus_per_actor,
+            max_attempts=args.max_attempts,
+            max_pixels=args.max_pixels,
+            retry_failed=args.retry_failed,
+            dry_run=args.dry_run,
+            address=args.address,
+            show_progress=not args.no_progress,
+            storage_options=s3_storage_options(args.s3_endpoint),
+        )
+        summary = compress(args.inputs, args.output_prefix, config)
+    except (ValueError, KeyError, WeightsNotFound, ResumeRefused, FileNotFoundError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    except (SchedulerError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    print(format_summary(summary))
+    if args.dry_run:
+        for shard_id in summary.todo:
+            print(f"to do: {shard_id}")
+    return EXIT_BAD_DATA if summary.failed else EXIT_OK
+
+
+def _decode_config(args: argparse.Namespace):
+    from s2c_pipeline.pipeline import DecodeConfig
+    from s2c_pipeline.pipeline.config import s3_storage_options
+
+    return DecodeConfig(
+        actors=args.actors,
+        cpus_per_actor=args.cpus_per_actor,
+        max_pixels=args.max_pixels,
+        address=args.address,
+        show_progress=not args.no_progress,
+        extra_weights=tuple(args.weights),
+        storage_options=s3_storage_options(args.s3_endpoint),
+    )
+
+
+def run_decompress(args: argparse.Namespace) -> int:
+    _local_ray_on_loopback(args)
+    from s2c_pipeline.pipeline import SchedulerError, SelectionError, decompress
+    from s2c_pipeline.pipeline.selection import read_key_file
+
+    keys = None
+    if args.keys is not None:
+        try:
+            keys = read_key_file(args.keys.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise UsageError(f"--keys {args.keys}: cannot read ({exc.strerror or exc})") from None
+    try:
+        summary = decompress(
+            args.prefix,
+            args.output,
+            keys=keys,
+            where=args.where,
+            format=args.format,
+            config=_decode_config(args),
+        )
+    except (SelectionError, ValueError, FileNotFoundError) as exc:
+        raise UsageError(str(exc)) from None
+    except (SchedulerError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    print(summary.format())
+    return EXIT_OK if summary.ok else EXIT_BAD_DATA
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    _local_ray_on_loopback(args)
+    from s2c_pipeline.pipeline import SchedulerError, verify
+
+    try:
+        report = verify(args.prefix, decode=args.decode, config=_decode_config(args))
+    except (SchedulerError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    print(report.format())
+    return EXIT_OK if report.ok else EXIT_BAD_DATA

@@ -1,0 +1,116 @@
+"""Publishing one shard's outputs in the order that makes a crash harmless, and reading markers.
+
+Order: output tar, then manifest part, each published atomically (``shards.publish``), then the
+marker ``_done/<id>.json`` last. A shard without a marker is not committed, whatever else exists
+for it: readers (decompress, verify, resume) trust only marked shards, and a re-run overwrites the
+leftovers. The marker holds the sha256 of the tar and the manifest, so ``verify`` can detect any
+later change.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from s2c_pipeline.manifest import manifest_bytes
+from s2c_pipeline.pipeline.compress_shard import ShardOutput
+from s2c_pipeline.pipeline.layout import OutputLayout
+from s2c_pipeline.shards import filesystem, publish
+
+log = logging.getLogger(__name__)
+
+MARKER_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class CommitContext:
+    """Facts about the try that produced a shard's outputs, recorded in its marker."""
+
+    source_url: str
+    source_sha256: str
+    attempt: int
+    node_id: str
+    device: str
+    pid: int
+    read_s: float
+    encode_s: float
+    model: str
+    weights_id: str
+    quality: float
+    retry_failed: bool = False
+
+
+def commit_shard(
+    layout: OutputLayout,
+    shard_id: str,
+    output: ShardOutput,
+    context: CommitContext,
+    storage_options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Publish tar, manifest, then marker; returns the marker's content."""
+    options = dict(storage_options)
+    parquet = manifest_bytes(output.rows)
+    publish(output.tar, layout.shard(shard_id), storage_options=options)
+    publish(parquet, layout.manifest(shard_id), storage_options=options)
+    marker = {
+        "format": MARKER_FORMAT,
+        "shard_id": shard_id,
+        "source_url": context.source_url,
+        "source_sha256": context.source_sha256,
+        "output_shard": layout.relative(layout.shard(shard_id)),
+        "manifest": layout.relative(layout.manifest(shard_id)),
+        "tar_bytes": len(output.tar),
+        "tar_sha256": hashlib.sha256(output.tar).hexdigest(),
+        "manifest_bytes": len(parquet),
+        "manifest_sha256": hashlib.sha256(parquet).hexdigest(),
+        "rows": len(output.rows),
+        "stats": output.stats.to_dict(),
+        "model": context.model,
+        "weights_id": context.weights_id,
+        "quality": context.quality,
+        "attempt": context.attempt,
+        "retry_failed": context.retry_failed,
+        "node_id": context.node_id,
+        "device": context.device,
+        "pid": context.pid,
+        "timings_s": {"read": round(context.read_s, 4), "encode": round(context.encode_s, 4)},
+        "committed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    publish(json.dumps(marker, indent=1).encode(), layout.marker(shard_id), storage_options=options)
+    return marker
+
+
+def read_json(url: str, storage_options: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A small JSON object at ``url``, or None when it does not exist.
+
+    A marker that does not parse is treated as absent with a warning: markers are published
+    atomically, so only an outside change can damage one, and redoing the shard repairs it.
+    """
+    fs, path = filesystem(url, dict(storage_options))
+    try:
+        with fs.open(path, "rb") as handle:
+            data = handle.read()
+    except FileNotFoundError:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        log.warning("%s: not valid JSON (%s); treating it as absent", url, exc)
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def list_marker_ids(layout: OutputLayout, storage_options: Mapping[str, Any]) -> set[str]:
+    """Shard ids with a marker, from one listing of ``_done/`` (empty when it does not exist)."""
+    fs, path = filesystem(layout.markers_dir, dict(storage_options))
+    fs.invalidate_cache(path)
+    try:
+        names = [n.rsplit("/", 1)[-1] for n in fs.ls(path, detail=False)]
+    except FileNotFoundError:
+        return set()
+    return {n[: -len(".json")] for n in names if n.endswith(".json") and not n.startswith(".")}

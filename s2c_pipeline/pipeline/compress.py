@@ -1,0 +1,133 @@
+"""``compress``: input shards -> .s2c shards, manifests and markers under an output prefix.
+
+The driver lists inputs, checks run.json, drops committed shards, and hands the rest to the
+scheduler; actors do all reading, coding and writing. Ray is only needed for a real run: a dry run
+and an all-done resume never start it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+import ray
+
+from s2c_pipeline.pipeline.actors import CompressWorker, remote_class
+from s2c_pipeline.pipeline.cluster import connect, plan_actors
+from s2c_pipeline.pipeline.codec_spec import resolve_codec, resolve_quality
+from s2c_pipeline.pipeline.config import RunConfig
+from s2c_pipeline.pipeline.index import write_index
+from s2c_pipeline.pipeline.layout import OutputLayout
+from s2c_pipeline.pipeline.progress import CompressProgress
+from s2c_pipeline.pipeline.results import RunSummary, ShardResult, ShardStats
+from s2c_pipeline.pipeline.resume import ShardTask, plan_shards
+from s2c_pipeline.pipeline.run_record import check_or_write_run_record, identity, store_weights
+from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler, SchedulerReport
+from s2c_pipeline.shards import expand_inputs
+
+log = logging.getLogger(__name__)
+
+
+def compress(inputs: Sequence[str], output_prefix: str, config: RunConfig) -> RunSummary:
+    """Compress every input shard not yet committed under ``output_prefix``.
+
+    Raises:
+        FileNotFoundError: an input matches nothing.
+        WeightsNotFound, KeyError, ValueError: bad --model / --weights / --quality.
+        ResumeRefused: the prefix was written under another model, weights or quality.
+        SchedulerError: no actor could start (the message says why).
+    Failed shards do not raise: they are listed in ``RunSummary.failed``.
+    """
+    started = time.monotonic()
+    options = dict(config.storage_options)
+    layout = OutputLayout.of(output_prefix)
+    urls = expand_inputs(inputs, storage_options=options)
+    spec = resolve_codec(config.model, config.weights)
+    quality = resolve_quality(config.quality, spec)
+    wanted = identity(spec.model, spec.weights_sha256, quality)
+    resumed = check_or_write_run_record(layout, wanted, config, options, dry_run=config.dry_run)
+    if not config.dry_run:
+        store_weights(layout, spec, options)
+    plan = plan_shards(urls, layout, options, retry_failed=config.retry_failed)
+    log.info(
+        "%d input shard(s): %d to do, %d already committed%s; model %s@%s quality %g",
+        len(urls),
+        len(plan.todo),
+        len(plan.done),
+        " (resuming)" if resumed else "",
+        spec.model,
+        spec.weights_id,
+        quality,
+    )
+    if config.dry_run:
+        for task in plan.todo:
+            log.info(
+                "would %s %s -> %s",
+                "retry failed samples of" if task.retry_failed else "compress",
+                task.url,
+                layout.shard(task.shard_id),
+            )
+        return _summary(layout, urls, plan.done, plan.todo, None, ShardStats(), started, dry_run=True)
+    report = None
+    stats = ShardStats()
+    if plan.todo:
+        owns_ray = connect(config.address)
+        try:
+            report, stats = _run(plan.todo, layout, config, spec, quality)
+        finally:
+            if owns_ray:
+                ray.shutdown()
+    write_index(layout, options)
+    return _summary(layout, urls, plan.done, plan.todo, report, stats, started)
+
+
+def _run(tasks, layout, config, spec, quality) -> tuple[SchedulerReport, ShardStats]:
+    actor_plan = plan_actors(config.actors, config.cpus_per_actor, role="compress")
+    actor_class = remote_class(CompressWorker, actor_plan.options)
+    spec_ref = ray.put(spec)
+    options = dict(config.storage_options)
+    scheduler: ActorPoolScheduler[ShardTask] = ActorPoolScheduler(
+        plan=actor_plan,
+        make_actor=lambda: actor_class.remote(
+            spec_ref, quality, config.max_pixels, layout, options, config.cpus_per_actor
+        ),
+        submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
+        name_of=lambda task: f"shard {task.url}",
+        max_attempts=config.max_attempts,
+        in_flight=config.in_flight_per_actor,
+        start_timeout_s=config.actor_start_timeout_s,
+    )
+    progress = CompressProgress(
+        len(tasks), enabled=config.show_progress, log_interval_s=config.log_interval_s
+    )
+
+    def on_result(task: ShardTask, result: ShardResult) -> None:
+        progress.add(result)
+        log.debug("%s: committed on node %s (try %d)", task.shard_id, result.node_id[:8], result.attempt)
+
+    try:
+        report = scheduler.run(tasks, on_result, progress.tick)
+    finally:
+        progress.close()
+    log.info("%s", progress.line())
+    return report, progress.stats
+
+
+def _summary(layout, urls, done, todo, report, stats, started, *, dry_run: bool = False) -> RunSummary:
+    failed = report.failures if report else ()
+    return RunSummary(
+        output_prefix=layout.prefix,
+        shards_total=len(urls),
+        shards_done=0 if dry_run else len(todo) - len(failed),
+        shards_skipped=len(done),
+        failed=failed,
+        stats=stats,
+        wall_s=time.monotonic() - started,
+        actor_deaths=report.actor_deaths if report else 0,
+        retries=report.retries if report else 0,
+        nodes=report.nodes if report else (),
+        actor_start_s=report.startup_s if report else 0.0,
+        dry_run=dry_run,
+        todo=tuple(t.shard_id for t in todo),
+    )

@@ -1,0 +1,295 @@
+"""One input shard in memory -> the output tar's bytes and one manifest row per sample.
+
+A pure function of its inputs (no Ray, no storage), so it is tested directly. Per-sample failure
+policy ``record_and_keep_original``: any sample that is not coded gets a manifest row with its
+status and error, and its original image member is carried into the output tar verbatim, so the
+output dataset is always whole. Statuses:
+
+* ``ok``: coded, decoded again (decode-verify), metrics and the decoded pixels' hash recorded;
+* ``bad_input``: not an image the imaging module accepts, or a sample without an image member;
+* ``skipped_too_large``: above ``max_pixels`` (or Pillow's decompression-bomb limit);
+* ``encode_error``: the codec raised while encoding;
+* ``verify_failed``: the bitstream did not decode again, or decoded to the wrong size;
+* ``shard_problem``: one row per problem the reader found in the tar (truncated, unreadable).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from PIL import Image
+
+from s2c_pipeline.bitstream import BitstreamError
+from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec
+from s2c_pipeline.imaging import ImageRejected, load_image, metrics
+from s2c_pipeline.manifest import ManifestRow
+from s2c_pipeline.pipeline.results import ShardStats
+from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member
+
+log = logging.getLogger(__name__)
+
+OK, BAD_INPUT, TOO_LARGE = "ok", "bad_input", "skipped_too_large"
+ENCODE_ERROR, VERIFY_FAILED, SHARD_PROBLEM = "encode_error", "verify_failed", "shard_problem"
+S2C_EXTENSION = "s2c"
+
+
+@dataclass(frozen=True)
+class EncodeSettings:
+    quality: float
+    max_pixels: int
+    device: str
+    """Recorded in each row (e.g. ``cpu`` or ``cuda:NVIDIA H100``)."""
+
+
+@dataclass(frozen=True)
+class ReusedSample:
+    """An ok sample of an earlier run kept by ``--retry-failed``: its row and its .s2c bytes."""
+
+    row: ManifestRow
+    s2c: bytes
+
+
+@dataclass(frozen=True)
+class ShardOutput:
+    tar: bytes
+    rows: tuple[ManifestRow, ...]
+    stats: ShardStats
+
+
+@dataclass(frozen=True)
+class _Coded:
+    s2c: bytes
+    decoded: DecodedImage
+    width: int
+    height: int
+    mode: str
+    psnr: float
+    ms_ssim: float
+    encode_ms: float
+    decode_ms: float
+
+
+class _NotCoded(Exception):
+    def __init__(self, status: str, error: str) -> None:
+        super().__init__(error)
+        self.status = status
+        self.error = error
+
+
+def compress_shard(
+    contents: ShardContents,
+    codec: ImageCodec,
+    settings: EncodeSettings,
+    *,
+    output_url: str,
+    attempts: int = 1,
+    reuse: Mapping[tuple[str, str], ReusedSample] | None = None,
+    prior_attempts: Mapping[str, int] | None = None,
+) -> ShardOutput:
+    """Code every image sample of ``contents``.
+
+    ``reuse`` keeps earlier ok samples instead of coding them again, keyed by (key, sha256 of the
+    source image) so that a repeated key or a changed source image is never matched wrongly;
+    ``prior_attempts`` adds the tries of an earlier run to a sample's ``attempts``. Both serve
+    ``--retry-failed``.
+    """
+    writer = TarShardWriter()
+    rows: list[ManifestRow] = []
+    for sample in contents.samples:
+        image = image_member(sample)
+        digest = hashlib.sha256(image.data).hexdigest() if image is not None and not image.omitted else None
+        kept = (reuse or {}).get((sample.key, digest)) if digest else None
+        if kept is not None:
+            rows.append(_write_reused(writer, sample, image, kept, output_url))
+        else:
+            tries = attempts + (prior_attempts or {}).get(sample.key, 0)
+            base = _base_row(sample, image, digest, contents.url, codec, settings, output_url, tries)
+            rows.append(_write_sample(writer, sample, image, base, codec, settings))
+    for problem in contents.problems:
+        rows.append(_problem_row(contents.url, problem, codec, settings, output_url))
+    tar = writer.finish()
+    return ShardOutput(tar, tuple(rows), _stats(rows, contents.size_bytes, len(tar)))
+
+
+def _write_sample(
+    writer: TarShardWriter,
+    sample: Sample,
+    image: Member | None,
+    base: dict[str, Any],
+    codec: ImageCodec,
+    settings: EncodeSettings,
+) -> ManifestRow:
+    if image is None:
+        names = ", ".join(m.name for m in sample.members) or "none"
+        carried, notes = _carry(writer, sample.members)
+        error = _join(f"sample has no image member (members: {names}); carried verbatim", notes)
+        return ManifestRow(**base, status=BAD_INPUT, error=error, carried_members=carried)
+    if any(m.extension == S2C_EXTENSION for m in sample.members):
+        carried, notes = _carry(writer, sample.members)
+        error = _join(f"sample already has a .{S2C_EXTENSION} member; not coded, carried verbatim", notes)
+        return ManifestRow(**base, status=BAD_INPUT, error=error, carried_members=carried)
+    source = f"{base['source_shard']}:{image.name}"
+    try:
+        coded = _code(image, codec, settings)
+    except _NotCoded as failure:
+        log.warning("%s: %s; recorded as status=%s, original kept", source, failure.error, failure.status)
+        carried, notes = _carry(writer, sample.members)
+        return ManifestRow(
+            **base, status=failure.status, error=_join(failure.error, notes), carried_members=carried
+        )
+    member_name = f"{sample.key}.{S2C_EXTENSION}"
+    offset = writer.add(member_name, coded.s2c)
+    carried, notes = _carry(writer, [m for m in sample.members if m is not image])
+    return ManifestRow(
+        **base,
+        width=coded.width,
+        height=coded.height,
+        mode=coded.mode,
+        s2c_member=member_name,
+        s2c_offset=offset,
+        s2c_bytes=len(coded.s2c),
+        bpp=len(coded.s2c) * 8 / (coded.width * coded.height),
+        psnr=coded.psnr,
+        ms_ssim=coded.ms_ssim,
+        decoded_sha256=metrics.pixels_sha256(coded.decoded.image),
+        status=OK,
+        error=_join(None, notes),
+        encode_ms=coded.encode_ms,
+        decode_ms=coded.decode_ms,
+        carried_members=carried,
+    )
+
+
+def _join(error: str | None, notes: list[str]) -> str | None:
+    parts = [p for p in (error, *notes) if p]
+    return "; ".join(parts) if parts else None
+
+
+def _code(image: Member, codec: ImageCodec, settings: EncodeSettings) -> _Coded:
+    """Load, encode, decode again and measure; _NotCoded(status, error) for each failure kind."""
+    if image.omitted:
+        raise _NotCoded(TOO_LARGE, f"image member not read by the shard reader: {image.omitted}")
+    try:
+        prepared = load_image(image.data, max_pixels=settings.max_pixels)
+    except ImageRejected as exc:
+        raise _NotCoded(
+            TOO_LARGE if _too_large(image.data, settings.max_pixels) else BAD_INPUT, str(exc)
+        ) from None
+    try:
+        data, decoded, timing = codec.encode_timed(prepared, settings.quality)
+    except BitstreamError as exc:
+        raise _NotCoded(VERIFY_FAILED, f"decode-verify failed: {exc}") from None
+    except (RuntimeError, ValueError, MemoryError) as exc:
+        # torch reports out-of-memory and shape problems as RuntimeError; nothing else is expected.
+        raise _NotCoded(ENCODE_ERROR, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
+    if decoded.rgb.shape != prepared.rgb.shape:
+        raise _NotCoded(VERIFY_FAILED, f"decoded to {decoded.rgb.shape}, expected {prepared.rgb.shape}")
+    return _Coded(
+        s2c=data,
+        decoded=decoded,
+        width=prepared.width,
+        height=prepared.height,
+        mode=prepared.source_mode,
+        psnr=metrics.psnr(prepared.rgb, decoded.rgb),
+        ms_ssim=metrics.ms_ssim(prepared.rgb, decoded.rgb),
+        encode_ms=timing.encode_ms,
+        decode_ms=timing.decode_ms,
+    )
+
+
+def _too_large(data: bytes, max_pixels: int) -> bool:
+    """Whether a rejection was for size: the header's declared size, or Pillow's bomb guard."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:
+        return True
+    except (OSError, ValueError, SyntaxError, EOFError):
+        return False
+    return width * height > max_pixels or width * height > Image.MAX_IMAGE_PIXELS
+
+
+def _carry(writer: TarShardWriter, members: Sequence[Member]) -> tuple[list[str], list[str]]:
+    """Copy members verbatim; (names carried, notes on members the reader did not read)."""
+    carried, notes = [], []
+    for member in members:
+        if member.omitted:
+            notes.append(f"member {member.name} not carried: {member.omitted}")
+            continue
+        writer.add(member.name, member.data)
+        carried.append(member.name)
+    return carried, notes
+
+
+def _write_reused(
+    writer: TarShardWriter, sample: Sample, image: Member, kept: ReusedSample, output_url: str
+) -> ManifestRow:
+    offset = writer.add(kept.row.s2c_member, kept.s2c)
+    carried, _ = _carry(writer, [m for m in sample.members if m is not image])
+    return replace(kept.row, s2c_offset=offset, output_shard=output_url, carried_members=carried)
+
+
+def _base_row(
+    sample: Sample,
+    image: Member | None,
+    digest: str | None,
+    shard_url: str,
+    codec: ImageCodec,
+    settings: EncodeSettings,
+    output_url: str,
+    attempts: int,
+) -> dict[str, Any]:
+    """The fields every row of this sample has, whatever its outcome."""
+    return {
+        "key": sample.key,
+        "source_shard": shard_url,
+        "source_member": image.name if image else None,
+        "source_offset": image.offset if image else None,
+        "source_bytes": len(image.data) if image and not image.omitted else None,
+        "source_sha256": digest,
+        "model": codec.model_name,
+        "weights_id": codec.weights.weights_id,
+        "quality": settings.quality,
+        "attempts": attempts,
+        "device": settings.device,
+        "output_shard": output_url,
+    }
+
+
+def _problem_row(
+    shard_url: str, problem: str, codec: ImageCodec, settings: EncodeSettings, output_url: str
+) -> ManifestRow:
+    base = _base_row(Sample(key="", members=()), None, None, shard_url, codec, settings, output_url, 0)
+    return ManifestRow(**base, status=SHARD_PROBLEM, error=problem)  # attempts 0: nothing was tried
+
+
+def _stats(rows: list[ManifestRow], source_bytes: int, output_bytes: int) -> ShardStats:
+    statuses: dict[str, int] = {}
+    for row in rows:
+        statuses[row.status] = statuses.get(row.status, 0) + 1
+    ok = [r for r in rows if r.status == OK]
+    finite = [r.psnr for r in ok if r.psnr is not None and math.isfinite(r.psnr)]
+    return ShardStats(
+        samples=sum(1 for r in rows if r.status != SHARD_PROBLEM),
+        images_ok=len(ok),
+        images_failed=sum(1 for r in rows if r.status not in (OK, SHARD_PROBLEM)),
+        statuses=statuses,
+        source_bytes=source_bytes,
+        output_bytes=output_bytes,
+        image_bytes_ok=sum(r.source_bytes or 0 for r in ok),
+        s2c_bytes=sum(r.s2c_bytes or 0 for r in ok),
+        pixels_ok=sum((r.width or 0) * (r.height or 0) for r in ok),
+        psnr_sum=float(sum(finite)),
+        psnr_count=len(finite),
+        encode_ms=float(sum(r.encode_ms or 0.0 for r in ok)),
+        decode_ms=float(sum(r.decode_ms or 0.0 for r in ok)),
+    )

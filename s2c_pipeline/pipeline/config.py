@@ -1,0 +1,103 @@
+"""The settings of one pipeline run, and which of them decide the bytes written.
+
+Only the *identity* fields (model, weights, quality, layout version) change what a shard's output
+looks like, so only they are compared on resume; the rest (actors, attempts, pixel limit) are
+execution settings a re-run may change. Storage options can hold credentials: they are excluded
+from ``repr`` and never serialised (run.json is built from ``identity`` and ``execution_dict``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+
+LAYOUT_VERSION = 1
+"""Bumped when the output prefix layout or the manifest meaning changes."""
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What ``compress`` needs besides inputs and an output prefix."""
+
+    model: str | None = None
+    """Zoo name; None = the bundled default model."""
+    weights: str | None = None
+    """A checkpoint file (local path, read on the driver and shipped to every actor)."""
+    quality: float | None = None
+    """None = the middle of the model's quality range."""
+    actors: int | None = None
+    """None = one per GPU, or (cluster CPUs // cpus_per_actor) CPU actors when there is no GPU."""
+    cpus_per_actor: int = 1
+    """CPU cores reserved per actor; also its torch thread count on CPU."""
+    max_attempts: int = 3
+    """Tries per shard, actor deaths and application errors counted together."""
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    """Larger images are recorded as skipped_too_large instead of being coded (OOM guard)."""
+    retry_failed: bool = False
+    dry_run: bool = False
+    address: str | None = None
+    """Ray address; None = the running Ray in this process, else a new local one."""
+    in_flight_per_actor: int = 2
+    """Shards queued per actor: the second one is read while the first is encoded."""
+    log_interval_s: float = 10.0
+    actor_start_timeout_s: float = 600.0
+    """How long a pending actor may wait for resources before the run fails with a message."""
+    show_progress: bool = True
+    storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """fsspec options for inputs and outputs (may carry credentials: never logged or written)."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if self.cpus_per_actor < 1:
+            raise ValueError("cpus_per_actor must be at least 1")
+        if self.actors is not None and self.actors < 1:
+            raise ValueError("actors must be at least 1")
+        if self.in_flight_per_actor < 1:
+            raise ValueError("in_flight_per_actor must be at least 1")
+        if self.max_pixels < 1:
+            raise ValueError("max_pixels must be positive")
+
+    def execution_dict(self) -> dict[str, Any]:
+        """The execution settings as recorded in run.json (no storage options, no address)."""
+        return {
+            "actors": self.actors,
+            "cpus_per_actor": self.cpus_per_actor,
+            "max_attempts": self.max_attempts,
+            "max_pixels": self.max_pixels,
+            "in_flight_per_actor": self.in_flight_per_actor,
+        }
+
+
+@dataclass(frozen=True)
+class DecodeConfig:
+    """What ``decompress`` and ``verify --decode`` need besides the prefix."""
+
+    actors: int | None = None
+    cpus_per_actor: int = 1
+    max_attempts: int = 3
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    address: str | None = None
+    in_flight_per_actor: int = 2
+    actor_start_timeout_s: float = 600.0
+    show_progress: bool = True
+    extra_weights: tuple[str, ...] = ()
+    """Checkpoint files to search besides the bundled ones (bitstreams name their weights)."""
+    storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+def s3_storage_options(endpoint: str | None) -> dict[str, Any]:
+    """fsspec options for an S3-compatible endpoint; credentials come from the environment only.
+
+    Also sets the botocore checksum mode S3-compatible servers need (botocore >= 1.36 sends CRC32
+    checksums they refuse) unless the user already chose one.
+    """
+    if endpoint is None:
+        return {}
+    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+    os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
+    return {"client_kwargs": {"endpoint_url": endpoint}}
