@@ -206,3 +206,20 @@ def test_dry_run_and_refused_resume_need_no_ray(tmp_path: Path, weights_file: Pa
     )
     with pytest.raises(ResumeRefused, match="weights_sha256"):
         compress([str(tmp_path / "in" / "*.tar")], str(prefix), config)
+
+
+def test_target_bpp_gives_each_image_its_own_quality(tmp_path: Path, codec: ImageCodec) -> None:
+    from s2c_pipeline.codec.target import RateTarget
+
+    shard = write_shard(tmp_path / "in.tar", sample_members(0, 2))
+    contents = read_shard(str(shard))
+    generous = EncodeSettings(quality=3.0, max_pixels=1_000_000, device="cpu", target=RateTarget("bpp", 1e6))
+    out = compress_shard(contents, codec, generous, output_url=str(tmp_path / "out.tar"))
+    assert [r.quality for r in out.rows] == [float(codec.num_qualities)] * 2  # highest quality fits
+    impossible = EncodeSettings(quality=3.0, max_pixels=1_000_000, device="cpu", target=RateTarget("bpp", 1e-6))
+    out = compress_shard(contents, codec, impossible, output_url=str(tmp_path / "out2.tar"))
+    assert [r.quality for r in out.rows] == [1.0, 1.0]
+    assert all(r.status == "ok" and "not reached" in r.error for r in out.rows)
+    for row in out.rows:  # the recorded quality is the one in the bitstream
+        data = out.tar[row.s2c_offset : row.s2c_offset + row.s2c_bytes]
+        assert decode_container(data).header.quality == row.quality

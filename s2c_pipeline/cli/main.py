@@ -26,11 +26,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if args.verbose:
+        # Only our own loggers: botocore's DEBUG output includes request headers (access key ids).
+        logging.getLogger("s2c_pipeline").setLevel(logging.DEBUG)
     try:
         return int(args.run(args) or EXIT_OK)
     except UsageError as exc:

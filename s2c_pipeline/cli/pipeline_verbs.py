@@ -22,8 +22,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output_prefix", metavar="OUTPUT_PREFIX", help="local folder or s3://bucket/prefix")
     p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
     p.add_argument("--weights", default=None, help="a checkpoint file instead of bundled weights")
-    p.add_argument(
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument(
         "--quality", type=float, default=None, help="1 (smallest) .. number of levels; default: middle"
+    )
+    rate.add_argument(
+        "--target-psnr",
+        type=float,
+        default=None,
+        metavar="DB",
+        help="per image, the lowest quality whose PSNR reaches DB",
+    )
+    rate.add_argument(
+        "--target-bpp",
+        type=float,
+        default=None,
+        metavar="BPP",
+        help="per image, the highest quality within BPP bits per pixel",
     )
     p.add_argument(
         "--actors", type=int, default=None, help="actors (default: one per GPU, or CPUs / --cpus-per-actor)"
@@ -97,6 +112,7 @@ def run_compress(args: argparse.Namespace) -> int:
             model=args.model,
             weights=args.weights,
             quality=args.quality,
+            target=_target(args),
             actors=args.actors,
             cpus_per_actor=args.cpus_per_actor,
             max_attempts=args.max_attempts,
@@ -172,3 +188,13 @@ def run_verify(args: argparse.Namespace) -> int:
         raise DataError(str(exc)) from None
     print(report.format())
     return EXIT_OK if report.ok else EXIT_BAD_DATA
+
+
+def _target(args: argparse.Namespace):
+    from s2c_pipeline.codec.target import RateTarget
+
+    if args.target_psnr is not None:
+        return RateTarget("psnr", args.target_psnr)
+    if args.target_bpp is not None:
+        return RateTarget("bpp", args.target_bpp)
+    return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec
+from s2c_pipeline.codec.image_codec import DecodedImage, EncodeTiming, ImageCodec
 from s2c_pipeline.imaging import PreparedImage, psnr
 
 GRID_STEP = 1 / 8
@@ -24,10 +24,32 @@ class TargetResult:
     bpp: float
     reached: bool  # False: even the best (for PSNR) or smallest (for bpp) quality misses the target
     probes: int
+    timing: EncodeTiming  # of the chosen probe
+
+
+@dataclass(frozen=True)
+class RateTarget:
+    """A per-image target instead of a fixed quality: ``kind`` is "psnr" (dB) or "bpp"."""
+
+    kind: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("psnr", "bpp") or not self.value > 0:
+            raise ValueError(f"a target is psnr or bpp with a positive value, got {self.kind}={self.value}")
+
+    def encode(self, codec: ImageCodec, image: PreparedImage) -> TargetResult:
+        if self.kind == "psnr":
+            return encode_to_target(codec, image, target_psnr=self.value)
+        return encode_to_target(codec, image, target_bpp=self.value)
 
 
 def encode_to_target(
-    codec: ImageCodec, image: PreparedImage, *, target_psnr: float | None = None, target_bpp: float | None = None
+    codec: ImageCodec,
+    image: PreparedImage,
+    *,
+    target_psnr: float | None = None,
+    target_bpp: float | None = None,
 ) -> TargetResult:
     if (target_psnr is None) == (target_bpp is None):
         raise ValueError("give exactly one of target_psnr and target_bpp")
@@ -37,10 +59,10 @@ def encode_to_target(
 
     def probe(i: int) -> TargetResult:
         if i not in cache:
-            data, decoded, _ = codec.encode_timed(image, grid[i])
+            data, decoded, timing = codec.encode_timed(image, grid[i])
             p, bpp = psnr(image.rgb, decoded.rgb), len(data) * 8 / pixels
             ok = p >= target_psnr if target_psnr is not None else bpp <= target_bpp
-            cache[i] = TargetResult(data, decoded, grid[i], p, bpp, ok, 0)
+            cache[i] = TargetResult(data, decoded, grid[i], p, bpp, ok, 0, timing)
         return cache[i]
 
     if target_psnr is not None:
@@ -69,4 +91,13 @@ def encode_to_target(
 
 
 def _with_probes(result: TargetResult, cache: dict, *, reached: bool) -> TargetResult:
-    return TargetResult(result.data, result.decoded, result.quality, result.psnr, result.bpp, reached, len(cache))
+    return TargetResult(
+        result.data,
+        result.decoded,
+        result.quality,
+        result.psnr,
+        result.bpp,
+        reached,
+        len(cache),
+        result.timing,
+    )

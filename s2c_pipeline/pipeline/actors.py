@@ -15,6 +15,7 @@ from typing import Any
 
 import ray
 
+from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.pipeline.codec_spec import CodecSpec, write_weights_files
 from s2c_pipeline.pipeline.compress_shard import EncodeSettings
 from s2c_pipeline.pipeline.decode_job import CodecCache, DecodeResult, DecodeTask, run_decode_task
@@ -50,10 +51,13 @@ class CompressWorker:
         layout: OutputLayout,
         storage_options: dict[str, Any],
         threads: int,
+        target: RateTarget | None = None,
     ) -> None:
         self._codec = spec.load(None, threads)
         self._device = device_label(self._codec)
-        self._settings = EncodeSettings(quality=quality, max_pixels=max_pixels, device=self._device)
+        self._settings = EncodeSettings(
+            quality=quality, max_pixels=max_pixels, device=self._device, target=target
+        )
         self._layout = layout
         self._storage_options = storage_options
         self._lock = threading.Lock()

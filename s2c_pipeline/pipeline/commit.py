@@ -41,7 +41,7 @@ class CommitContext:
     encode_s: float
     model: str
     weights_id: str
-    quality: float
+    quality: float | None  # None in target mode: each row has its own
     retry_failed: bool = False
 
 

@@ -45,20 +45,20 @@ def compress(inputs: Sequence[str], output_prefix: str, config: RunConfig) -> Ru
     urls = expand_inputs(inputs, storage_options=options)
     spec = resolve_codec(config.model, config.weights)
     quality = resolve_quality(config.quality, spec)
-    wanted = identity(spec.model, spec.weights_sha256, quality)
+    wanted = identity(spec.model, spec.weights_sha256, quality, config.target)
     resumed = check_or_write_run_record(layout, wanted, config, options, dry_run=config.dry_run)
     if not config.dry_run:
         store_weights(layout, spec, options)
     plan = plan_shards(urls, layout, options, retry_failed=config.retry_failed)
     log.info(
-        "%d input shard(s): %d to do, %d already committed%s; model %s@%s quality %g",
+        "%d input shard(s): %d to do, %d already committed%s; model %s@%s %s",
         len(urls),
         len(plan.todo),
         len(plan.done),
         " (resuming)" if resumed else "",
         spec.model,
         spec.weights_id,
-        quality,
+        f"target {config.target.kind} {config.target.value:g}" if config.target else f"quality {quality:g}",
     )
     if config.dry_run:
         for task in plan.todo:
@@ -90,7 +90,7 @@ def _run(tasks, layout, config, spec, quality) -> tuple[SchedulerReport, ShardSt
     scheduler: ActorPoolScheduler[ShardTask] = ActorPoolScheduler(
         plan=actor_plan,
         make_actor=lambda: actor_class.remote(
-            spec_ref, quality, config.max_pixels, layout, options, config.cpus_per_actor
+            spec_ref, quality, config.max_pixels, layout, options, config.cpus_per_actor, config.target
         ),
         submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
         name_of=lambda task: f"shard {task.url}",

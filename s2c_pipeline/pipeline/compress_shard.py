@@ -28,6 +28,7 @@ from PIL import Image
 
 from s2c_pipeline.bitstream import BitstreamError
 from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec
+from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.imaging import ImageRejected, load_image, metrics
 from s2c_pipeline.manifest import ManifestRow
 from s2c_pipeline.pipeline.results import ShardStats
@@ -46,6 +47,8 @@ class EncodeSettings:
     max_pixels: int
     device: str
     """Recorded in each row (e.g. ``cpu`` or ``cuda:NVIDIA H100``)."""
+    target: RateTarget | None = None
+    """When set, each image gets its own quality (recorded per row) instead of ``quality``."""
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,8 @@ class _Coded:
     ms_ssim: float
     encode_ms: float
     decode_ms: float
+    quality: float
+    note: str | None = None
 
 
 class _NotCoded(Exception):
@@ -148,7 +153,7 @@ def _write_sample(
     offset = writer.add(member_name, coded.s2c)
     carried, notes = _carry(writer, [m for m in sample.members if m is not image])
     return ManifestRow(
-        **base,
+        **{**base, "quality": coded.quality},
         width=coded.width,
         height=coded.height,
         mode=coded.mode,
@@ -160,7 +165,7 @@ def _write_sample(
         ms_ssim=coded.ms_ssim,
         decoded_sha256=metrics.pixels_sha256(coded.decoded.image),
         status=OK,
-        error=_join(None, notes),
+        error=_join(coded.note, notes),
         encode_ms=coded.encode_ms,
         decode_ms=coded.decode_ms,
         carried_members=carried,
@@ -182,8 +187,15 @@ def _code(image: Member, codec: ImageCodec, settings: EncodeSettings) -> _Coded:
         raise _NotCoded(
             TOO_LARGE if _too_large(image.data, settings.max_pixels) else BAD_INPUT, str(exc)
         ) from None
+    quality, note = settings.quality, None
     try:
-        data, decoded, timing = codec.encode_timed(prepared, settings.quality)
+        if settings.target is None:
+            data, decoded, timing = codec.encode_timed(prepared, settings.quality)
+        else:
+            result = settings.target.encode(codec, prepared)
+            data, decoded, timing, quality = result.data, result.decoded, result.timing, result.quality
+            if not result.reached:
+                note = f"target {settings.target.kind} {settings.target.value:g} not reached; used quality {quality:g}"
     except BitstreamError as exc:
         raise _NotCoded(VERIFY_FAILED, f"decode-verify failed: {exc}") from None
     except (RuntimeError, ValueError, MemoryError) as exc:
@@ -201,6 +213,8 @@ def _code(image: Member, codec: ImageCodec, settings: EncodeSettings) -> _Coded:
         ms_ssim=metrics.ms_ssim(prepared.rgb, decoded.rgb),
         encode_ms=timing.encode_ms,
         decode_ms=timing.decode_ms,
+        quality=quality,
+        note=note,
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 
 LAYOUT_VERSION = 1
@@ -29,6 +30,8 @@ class RunConfig:
     """A checkpoint file (local path, read on the driver and shipped to every actor)."""
     quality: float | None = None
     """None = the middle of the model's quality range."""
+    target: RateTarget | None = None
+    """Per-image rate control (``--target-psnr`` / ``--target-bpp``); excludes ``quality``."""
     actors: int | None = None
     """None = one per GPU, or (cluster CPUs // cpus_per_actor) CPU actors when there is no GPU."""
     cpus_per_actor: int = 1
@@ -51,6 +54,8 @@ class RunConfig:
     """fsspec options for inputs and outputs (may carry credentials: never logged or written)."""
 
     def __post_init__(self) -> None:
+        if self.target is not None and self.quality is not None:
+            raise ValueError("give either a quality or a target, not both")
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if self.cpus_per_actor < 1:

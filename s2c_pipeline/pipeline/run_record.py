@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from s2c_pipeline import __version__
+from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.pipeline.codec_spec import CodecSpec
 from s2c_pipeline.pipeline.commit import read_json
 from s2c_pipeline.pipeline.config import LAYOUT_VERSION, RunConfig
@@ -29,13 +30,17 @@ class ResumeRefused(ValueError):
     """The prefix was written under another identity; the message lists each difference."""
 
 
-def identity(model: str, weights_sha256: str, quality: float) -> dict[str, Any]:
+def identity(
+    model: str, weights_sha256: str, quality: float, target: RateTarget | None = None
+) -> dict[str, Any]:
+    """In target mode ``quality`` is None: each manifest row records the quality its image got."""
     return {
         "layout_version": LAYOUT_VERSION,
         "model": model,
         "weights_sha256": weights_sha256,
         "weights_id": weights_sha256[:16],
-        "quality": quality,
+        "quality": None if target else quality,
+        "target": {target.kind: target.value} if target else None,
     }
 
 

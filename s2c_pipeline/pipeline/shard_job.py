@@ -91,7 +91,7 @@ def run_shard_task(
         encode_s=encode_s,
         model=codec.model_name,
         weights_id=codec.weights.weights_id,
-        quality=settings.quality,
+        quality=None if settings.target else settings.quality,
         retry_failed=task.retry_failed,
     )
     commit_shard(layout, task.shard_id, output, context, options)

@@ -1,0 +1,187 @@
+"""``s2c analyze`` and ``s2c report``: storage-cost analysis before a run, and the summary of one.
+
+Logic lives in s2c_pipeline.analysis; this module parses, loads, calls and prints. As for the
+pipeline verbs, S3 credentials come from the environment and only the endpoint is a flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+from pathlib import Path
+
+from s2c_pipeline.cli.errors import DataError, UsageError
+
+DEFAULT_SAMPLE = 200
+_SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgtpe]?)(i?)b?\s*$", re.IGNORECASE)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+
+    p = sub.add_parser("analyze", help="estimate a dataset's compressed size and storage cost from a sample")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="shard URLs, globs, brace ranges or @list.txt")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--sample", type=int, default=None, metavar="N", help="images to code (default 200)")
+    size.add_argument("--fraction", type=float, default=None, metavar="F",
+                      help="code this fraction of the dataset's (projected) images instead")
+    p.add_argument("--shards", type=int, default=None, metavar="K",
+                   help="shards to read and spread the sample over (default: sample size / 10)")
+    p.add_argument("--qualities", default=None, metavar="Q,Q,...",
+                   help="quality levels, comma-separated, or 'all' (default: lowest, middle, highest)")
+    p.add_argument("--codecs", default="", metavar="NAME,...",
+                   help="classical codecs for the RD comparison: jpeg,webp,avif,jxl (default: none)")
+    p.add_argument("--classical-images", type=int, default=50, metavar="N",
+                   help="sampled images the classical codecs code (default 50)")
+    p.add_argument("--prices", type=Path, default=None, metavar="FILE",
+                   help="a YAML or JSON price table overriding the built-in one (docs/analysis.md)")
+    p.add_argument("--assume-size", default=None, metavar="SIZE",
+                   help="price a dataset of SIZE (e.g. 500TB) made of shards like these")
+    p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed (default 0)")
+    p.add_argument("--replicates", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    p.add_argument("--out", type=Path, default=Path("out/analysis"), help="report folder (default out/analysis)")
+    p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
+    p.add_argument("--weights", type=Path, default=None, help="a checkpoint file instead of bundled weights")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes coding the sample on CPU, one torch thread each (default: one per core)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads with --workers 1 (default: torch's)")
+    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    p.add_argument("--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run_analyze, default_of=p.get_default)
+
+    p = sub.add_parser("report", help="summarise an `s2c compress` output prefix (finished or partial)")
+    p.add_argument("prefix", metavar="PREFIX", help="local folder or s3://bucket/prefix")
+    p.add_argument("--out", type=Path, default=Path("out/report"), help="report folder (default out/report)")
+    p.add_argument("--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment")
+    p.set_defaults(run=run_report, default_of=p.get_default)
+
+
+def parse_size(text: str) -> float:
+    """``500TB`` -> 5e14 bytes, ``2TiB`` -> 2 * 2**40; a bare number is bytes."""
+    match = _SIZE.match(text)
+    if not match:
+        raise ValueError(f"{text!r} is not a size such as 800GB, 500TB or 2PiB")
+    number, unit, binary = match.groups()
+    power = "kmgtpe".find(unit.lower()) + 1 if unit else 0
+    return float(number) * (1024 if binary else 1000) ** power
+
+
+def _qualities(text: str | None, num_qualities: int) -> tuple[float, ...] | None:
+    if text is None:
+        return None
+    if text.strip().lower() == "all":
+        return tuple(float(q) for q in range(1, num_qualities + 1))
+    try:
+        return tuple(float(q) for q in text.split(",") if q.strip())
+    except ValueError:
+        raise UsageError(f"--qualities {text!r}: expected numbers separated by commas, or 'all'") from None
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _storage_options(endpoint: str | None) -> dict:
+    if endpoint is None:
+        return {}
+    from s2c_pipeline.pipeline.config import s3_storage_options
+
+    return s3_storage_options(endpoint)
+
+
+def _command(verb: str, args: argparse.Namespace) -> str:
+    """The command line that reproduces this run: positionals, then every option not at its default."""
+    skip = {"run", "default_of", "verb", "verbose", "inputs", "prefix", "no_progress"}
+    words = ["s2c", verb, *getattr(args, "inputs", []), *([args.prefix] if hasattr(args, "prefix") else [])]
+    for name, value in vars(args).items():
+        if name in skip or value == args.default_of(name):
+            continue
+        words += [f"--{name.replace('_', '-')}"] + ([] if value is True else [str(value)])
+    return shlex.join(words)
+
+
+def run_analyze(args: argparse.Namespace) -> int:
+    import torch
+
+    from s2c_pipeline.analysis import PriceFileError, load_prices
+    from s2c_pipeline.analysis.analysis_report import write_analysis_report
+    from s2c_pipeline.analysis.analyze import AnalyzeOptions, analyze
+    from s2c_pipeline.analysis.sampling import SampleDesign, SampleError
+    from s2c_pipeline.codec.image_codec import ImageCodec
+    from s2c_pipeline.codec.weights import WeightsNotFound
+    from s2c_pipeline.evaluate import CLASSICAL_NAMES
+
+    try:  # everything a typo can break is checked before the first image is coded
+        prices = load_prices(args.prices)
+        priced = parse_size(args.assume_size) if args.assume_size else None
+        images = args.sample if args.sample is not None or args.fraction is not None else DEFAULT_SAMPLE
+        design = SampleDesign(images=images, fraction=args.fraction, shards=args.shards, seed=args.seed)
+    except (PriceFileError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    codecs = tuple(c.strip().lower() for c in args.codecs.split(",") if c.strip() and c.strip().lower() != "none")
+    unknown = [c for c in codecs if c not in CLASSICAL_NAMES]
+    if unknown:
+        raise UsageError(f"--codecs: unknown codec {', '.join(unknown)}; known: {', '.join(CLASSICAL_NAMES)}")
+    if args.threads is not None:
+        torch.set_num_threads(max(1, args.threads))
+    try:
+        codec = ImageCodec.load(args.model, weights_file=args.weights, device=args.device)
+    except (WeightsNotFound, KeyError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    options = AnalyzeOptions(
+        design=design,
+        qualities=_qualities(args.qualities, codec.num_qualities),
+        codecs=codecs,
+        classical_images=args.classical_images,
+        max_pixels=args.max_pixels,
+        workers=args.workers if args.workers is not None else (_cores() if codec.device.type == "cpu" else 1),
+        replicates=args.replicates,
+        show_progress=not args.no_progress,
+        storage_options=_storage_options(args.s3_endpoint),
+    )
+    try:
+        analysis = analyze(args.inputs, codec, options)
+    except (FileNotFoundError, ValueError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    except (SampleError, OSError) as exc:
+        raise DataError(str(exc)) from None
+    paths = write_analysis_report(analysis, prices, args.out, command=_command("analyze", args), priced_bytes=priced)
+    _print_analysis(analysis, paths)
+    return 0
+
+
+def _print_analysis(analysis, paths: list[Path]) -> None:
+    from s2c_pipeline.analysis.document import fmt_bytes
+
+    d = analysis.dataset_bytes
+    print(f"{len(analysis.shard_sizes)} shards, {fmt_bytes(d)}; sampled {len(analysis.results)} images from "
+          f"{len(analysis.tallies)} shards in {analysis.seconds:.0f} s; {analysis.model_name} ({analysis.weights_id})")
+    print(f"{'quality':>7} {'bpp':>7} {'PSNR dB':>8}  {'projected output [95% interval]':<34} {'saved':>6}")
+    for q in analysis.per_quality:
+        out = q.projection.output_bytes
+        interval = f"{fmt_bytes(out.value)} [{fmt_bytes(out.low)}, {fmt_bytes(out.high)}]"
+        print(f"{q.quality:>7g} {q.bpp.mean:>7.3f} {q.psnr.mean:>8.2f}  {interval:<34} "
+              f"{100 * q.projection.savings_bytes.value / d:>5.1f}%")
+    print(f"report: {paths[1]} (also {', '.join(p.name for p in paths if p != paths[1])})")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from s2c_pipeline.analysis.run_report import write_run_report
+    from s2c_pipeline.analysis.run_summary import summarize_prefix
+
+    try:
+        summary = summarize_prefix(args.prefix, storage_options=_storage_options(args.s3_endpoint))
+    except FileNotFoundError as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    except OSError as exc:
+        raise DataError(f"{args.prefix}: {exc}") from None
+    paths = write_run_report(summary, args.out, command=_command("report", args))
+    ok = summary.statuses.get("ok", 0)
+    print(f"{summary.prefix}: {len(summary.shards)} committed shards, {summary.samples} samples ({ok} ok), "
+          f"saved {summary.saved_bytes} of {summary.source_shard_bytes} bytes")
+    print(f"report: {paths[1]} (also {', '.join(p.name for p in paths if p != paths[1])})")
+    return 0
