@@ -1,40 +1,56 @@
-"""``s2c demo``: the main job on the embedded defaults (bundled photos and weights, local output)."""
+"""``s2c demo``: the main job on the embedded defaults.
+
+Sample shards are built from the evaluation photos (pip packages, offline), compressed on a local
+Ray runtime with the bundled weights, decoded back to PNG with every hash checked, and verified.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 from pathlib import Path
 
-from tqdm import tqdm
+from s2c_pipeline.cli.errors import EXIT_BAD_DATA, EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="encode and decode the bundled sample photos and print a table")
-    p.add_argument("--out", type=Path, default=Path("out/demo"), help="where .s2c and decoded PNGs go")
+    p = sub.add_parser("demo", help="compress, decompress and verify the bundled sample shards on local Ray")
+    p.add_argument("--out", type=Path, default=Path("out/demo"), help="working folder (default out/demo)")
     p.add_argument("--quality", type=float, default=None)
+    p.add_argument("--actors", type=int, default=None, help="CPU actors (default: one per core)")
     p.set_defaults(run=run_demo)
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    from s2c_pipeline.codec.image_codec import ImageCodec
-    from s2c_pipeline.imaging import image_to_png_bytes, load_image, metrics
+def build_demo_shards(folder: Path) -> list[Path]:
+    """The sample shards: one sample per evaluation photo, plus one deliberately bad member."""
     from s2c_pipeline.photos import evaluation_photos
+    from s2c_pipeline.shards.samples import build_sample_shards
 
-    codec = ImageCodec.load()
-    quality = args.quality if args.quality is not None else (codec.num_qualities + 1) / 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for photo in tqdm(evaluation_photos(), desc="demo", unit="image"):
-        image = load_image(photo.load())
-        data, decoded, timing = codec.encode_timed(image, quality)
-        (args.out / f"{photo.name}.s2c").write_bytes(data)
-        (args.out / f"{photo.name}.png").write_bytes(image_to_png_bytes(decoded.image))
-        bpp = len(data) * 8 / (image.width * image.height)
-        rows.append((photo.name, image.width, image.height, bpp, metrics.psnr(image.rgb, decoded.rgb), timing))
-    print(f"\n{codec.model_name} ({codec.weights.weights_id}), quality {quality:g}, output in {args.out}/")
-    print(f"{'file':<18} {'size':>9} {'bpp':>7} {'PSNR dB':>8} {'enc ms':>7} {'dec ms':>7}")
-    for name, w, h, bpp, psnr, t in rows:
-        print(f"{name:<18} {f'{w}x{h}':>9} {bpp:>7.3f} {psnr:>8.2f} {t.encode_ms:>7.0f} {t.decode_ms:>7.0f}")
-    n = len(rows)
-    print(f"{'mean':<18} {'':>9} {sum(r[3] for r in rows) / n:>7.3f} {sum(r[4] for r in rows) / n:>8.2f}")
-    return 0
+    existing = sorted(folder.glob("*.tar"))
+    if existing:
+        return existing
+    photos = [(p.name, p.load()) for p in evaluation_photos()]
+    return build_sample_shards(folder, photos, shards=3, bad_member=True, max_side=512)
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # local Ray on 127.0.0.1 only
+    from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, decompress, format_summary, verify
+
+    shards = build_demo_shards(args.out / "input")
+    compressed, decoded = args.out / "compressed", args.out / "decoded"
+    for folder in (compressed, decoded):  # the demo shows a full run each time
+        shutil.rmtree(folder, ignore_errors=True)
+    print(f"== compress {len(shards)} sample shards from {args.out / 'input'} -> {compressed}")
+    summary = compress([str(p) for p in shards], str(compressed), RunConfig(quality=args.quality, actors=args.actors))
+    print(format_summary(summary))
+    print(f"\n== decompress {compressed} -> {decoded} (PNG, each decoded image checked against the manifest)")
+    unpacked = decompress(str(compressed), str(decoded), config=DecodeConfig(actors=args.actors))
+    print(unpacked.format())
+    print(f"\n== verify {compressed}")
+    report = verify(str(compressed))
+    print(report.format())
+    ok = summary.ok and unpacked.ok and report.ok
+    print(f"\ndemo {'finished' if ok else 'FAILED'}: manifests in {compressed}/manifest/, PNGs in {decoded}/")
+    return EXIT_OK if ok else EXIT_BAD_DATA
