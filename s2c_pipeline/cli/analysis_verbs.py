@@ -7,7 +7,6 @@ pipeline verbs, S3 credentials come from the environment and only the endpoint i
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shlex
 from pathlib import Path
@@ -45,8 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
     p.add_argument("--weights", type=Path, default=None, help="a checkpoint file instead of bundled weights")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--workers", type=int, default=None,
-                   help="processes coding the sample on CPU, one torch thread each (default: one per core)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="processes coding the sample on CPU, one torch thread each (default 1: this process)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads with --workers 1 (default: torch's)")
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     p.add_argument("--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment")
@@ -79,10 +78,6 @@ def _qualities(text: str | None, num_qualities: int) -> tuple[float, ...] | None
         return tuple(float(q) for q in text.split(",") if q.strip())
     except ValueError:
         raise UsageError(f"--qualities {text!r}: expected numbers separated by commas, or 'all'") from None
-
-
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _storage_options(endpoint: str | None) -> dict:
@@ -138,7 +133,7 @@ def run_analyze(args: argparse.Namespace) -> int:
         codecs=codecs,
         classical_images=args.classical_images,
         max_pixels=args.max_pixels,
-        workers=args.workers if args.workers is not None else (_cores() if codec.device.type == "cpu" else 1),
+        workers=max(1, args.workers),
         replicates=args.replicates,
         show_progress=not args.no_progress,
         storage_options=_storage_options(args.s3_endpoint),

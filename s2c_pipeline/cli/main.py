@@ -7,10 +7,10 @@ import logging
 import sys
 
 from s2c_pipeline import __version__
-from s2c_pipeline.cli import demo, eval_verb, pipeline_verbs, single_image, train
+from s2c_pipeline.cli import analysis_verbs, demo, eval_verb, pipeline_verbs, single_image, train
 from s2c_pipeline.cli.errors import EXIT_BAD_DATA, EXIT_OK, EXIT_USAGE, DataError, UsageError
 
-VERBS = (single_image, pipeline_verbs, train, eval_verb, demo)
+VERBS = (single_image, pipeline_verbs, analysis_verbs, train, eval_verb, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
