@@ -7,6 +7,7 @@ each actor then loads exactly those weights, refusing any others.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +43,10 @@ class CodecSpec:
         if hashlib.sha256(self.checkpoint).hexdigest() != self.weights_sha256:
             raise ValueError(f"checkpoint {self.file_name}: sha256 differs from the one the driver hashed")
         path = write_weights_files([(self.file_name, self.checkpoint)])[0]
-        return ImageCodec.load(self.model, weights_file=path, weights_id=self.weights_id, device=device)
+        try:
+            return ImageCodec.load(self.model, weights_file=path, weights_id=self.weights_id, device=device)
+        finally:  # the weights now live in the model; leave no folder behind on long-lived nodes
+            shutil.rmtree(path.parent, ignore_errors=True)
 
 
 def write_weights_files(files: list[tuple[str, bytes]]) -> list[Path]:

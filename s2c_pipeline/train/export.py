@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -14,10 +15,12 @@ from s2c_pipeline.codec.model import S2CFormer
 from s2c_pipeline.codec.weights import BUNDLED_DIR, INDEX_FILE, WeightsEntry, export_checkpoint, file_sha256
 
 
-def hardware_description() -> str:
-    if torch.cuda.is_available():
+def hardware_description(train_cfg: dict) -> str:
+    """Where the run trained (export runs on the same machine as training, by convention)."""
+    if train_cfg.get("device") != "cpu" and torch.cuda.is_available():
         return f"{torch.cuda.get_device_name(0)} (torch {torch.__version__})"
-    return f"{platform.machine()} CPU, {torch.get_num_threads()} threads (torch {torch.__version__})"
+    threads = train_cfg.get("threads") or torch.get_num_threads()
+    return f"{platform.machine()} CPU ({os.cpu_count()} cores), {threads} torch thread(s) (torch {torch.__version__})"
 
 
 def export_run(run_dir: Path, out_dir: Path, *, command: str | None = None) -> WeightsEntry:
@@ -33,7 +36,7 @@ def export_run(run_dir: Path, out_dir: Path, *, command: str | None = None) -> W
         "model": model.config.name,
         "steps": ckpt["step"],
         "wall_seconds": round(ckpt["wall_seconds"], 1),
-        "hardware": hardware_description(),
+        "hardware": hardware_description(train_cfg),
         "data": {"file": data.name, "sha256": file_sha256(data) if data.exists() else None},
         "train_config": train_cfg,
         "command": command or " ".join(sys.argv),
