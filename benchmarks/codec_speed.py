@@ -40,10 +40,14 @@ def load_ours(name: str, device: torch.device) -> tuple[S2CFormer, str]:
 
 
 def load_baseline(name: str, device: torch.device):
+    from compressai.models import Elic2022Official
     from compressai.zoo import image_models
 
     torch.manual_seed(0)
-    model = image_models[name](quality=3, pretrained=False).to(device).eval()
+    if name == "elic2022-official":  # registered as a model class, not in the pretrained zoo
+        model = Elic2022Official().to(device).eval()
+    else:
+        model = image_models[name](quality=3, pretrained=False).to(device).eval()
     model.update(force=True)
     return model
 
