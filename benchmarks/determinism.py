@@ -41,7 +41,13 @@ codec = ImageCodec.load(device="cpu")
 if precision == "float32":
     # What a plain CompressAI model does: the probability path in float32.
     model_mod.float64_default = __import__("contextlib").nullcontext
-    codec.model._coder = __import__("copy").deepcopy(codec.model.latent_codec).cpu().float().eval()
+    inner = __import__("copy").deepcopy(codec.model.latent_codec).cpu().float().eval()
+    class Float32Coder:
+        def compress(self, y):
+            return inner.compress(y.float())
+        def decompress(self, strings, shape):
+            return inner.decompress(strings, shape)
+    codec.model._coder = Float32Coder()
 photo = evaluation_photos()[0]
 image = load_image(photo.load())
 x = _pad(_to_tensor(image.rgb, torch.device("cpu")))
