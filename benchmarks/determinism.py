@@ -47,7 +47,7 @@ if precision == "float32":
             return inner.compress(y.float())
         def decompress(self, strings, shape):
             return inner.decompress(strings, shape)
-    codec.model._coder = Float32Coder()
+    codec.model._caches["coder"] = Float32Coder()
 photo = evaluation_photos()[0]
 image = load_image(photo.load())
 x = _pad(_to_tensor(image.rgb, torch.device("cpu")))

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from s2c_pipeline.codec.image_codec import codec_for_bitstream
 from s2c_pipeline.imaging import pixels_sha256
@@ -17,8 +18,16 @@ def test_there_are_vectors_for_every_bundled_quality_range():
     assert {v["mode"] for v in INDEX} >= {"RGB", "L", "RGBA"}
 
 
+@pytest.fixture(params=[1, 2], ids=["1-thread", "2-threads"])
+def torch_threads(request):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(previous)
+
+
 @pytest.mark.parametrize("vector", INDEX, ids=[v["file"] for v in INDEX])
-def test_vector_decodes_bit_exactly(vector):
+def test_vector_decodes_bit_exactly(vector, torch_threads):
     data = (VECTORS / vector["file"]).read_bytes()
     codec = codec_for_bitstream(data, source=vector["file"], device="cpu")
     decoded = codec.decode(data, source=vector["file"])

@@ -65,7 +65,9 @@ class S2CFormer(nn.Module):
         init = torch.linspace(math.log(0.5), math.log(2.0), q)[:, None].expand(q, m).clone()
         self.log_gain = nn.Parameter(init)
         self.log_inverse_gain = nn.Parameter(-init.clone())
-        self._coder: nn.Module | None = None
+        # Derived float64 copies for coding; a plain dict so nn.Module does not register them as
+        # submodules (they must stay out of state_dict, parameters() and .to()).
+        self._caches: dict[str, nn.Module] = {}
 
     # ---- training -------------------------------------------------------------------------
     def forward(self, x: Tensor, quality_index: Tensor) -> dict[str, object]:
@@ -77,6 +79,10 @@ class S2CFormer(nn.Module):
         x_hat = self.g_s(out["y_hat"] * inverse)
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
 
+    def _apply(self, fn, recurse=True):  # .to(), .cuda(), .double(): the cached copies are stale
+        self._caches.clear()
+        return super()._apply(fn, recurse)
+
     def aux_loss(self) -> Tensor:
         return sum(m.loss() for m in self.modules() if isinstance(m, EntropyBottleneck))
 
@@ -87,7 +93,7 @@ class S2CFormer(nn.Module):
                 module.update_scale_table(_scale_table(), force=force)
             if isinstance(module, EntropyBottleneck):
                 module.update(force=force)
-        self._coder = None
+        self._caches.clear()
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
         # CDF buffers change size with update(); resize ours to the checkpoint's first.
@@ -100,7 +106,7 @@ class S2CFormer(nn.Module):
                 update_registered_buffers(
                     module, name, ["_quantized_cdf", "_offset", "_cdf_length", "scale_table"], state_dict
                 )
-        self._coder = None
+        self._caches.clear()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     # ---- gains ----------------------------------------------------------------------------
@@ -122,11 +128,11 @@ class S2CFormer(nn.Module):
 
     # ---- coding ---------------------------------------------------------------------------
     def _coding_model(self) -> nn.Module:
-        if self._coder is None:
+        if "coder" not in self._caches:
             if self.latent_codec.latent_codec["hyper"].entropy_bottleneck._offset.numel() == 0:
                 raise RuntimeError("entropy tables are missing: call model.update() after training")
-            self._coder = copy.deepcopy(self.latent_codec).to("cpu", torch.float64).eval()
-        return self._coder
+            self._caches["coder"] = copy.deepcopy(self.latent_codec).to("cpu", torch.float64).eval()
+        return self._caches["coder"]
 
     @torch.no_grad()
     def compress_latents(self, x: Tensor, quality: float) -> LatentCode:
@@ -143,9 +149,18 @@ class S2CFormer(nn.Module):
         """Returns x_hat (1, 3, H, W) on the model's device, clamped to [0, 1]."""
         y_hat = self.decode_y(code)
         _, inverse = self.gains(quality)
-        device = next(self.g_s.parameters()).device
-        y_hat = (y_hat * inverse[None, :, None, None]).to(device, torch.float32)
-        return self.g_s(y_hat).clamp_(0, 1)
+        synthesis = self._decoding_synthesis()
+        device = next(synthesis.parameters()).device
+        y_hat = (y_hat * inverse[None, :, None, None]).to(device, torch.float64)
+        return synthesis(y_hat).clamp_(0, 1).float()
+
+    def _decoding_synthesis(self) -> nn.Module:
+        """A float64 copy of g_s: float32 convolutions round differently with the thread count
+        (and the device), which moved a decoded pixel by one level in our tests; in float64 the
+        difference stays far below the 8-bit rounding step."""
+        if "synthesis" not in self._caches:
+            self._caches["synthesis"] = copy.deepcopy(self.g_s).double().eval()
+        return self._caches["synthesis"]
 
     @torch.no_grad()
     def decode_y(self, code: LatentCode) -> Tensor:
