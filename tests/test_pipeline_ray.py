@@ -54,10 +54,11 @@ def _input_members(inputs: list[Path]) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def compressed(tmp_path_factory: pytest.TempPathFactory, weights_file: Path):
-    """Three shards of four samples, compressed once for the read-only tests of this module."""
+    """Three shards of four samples, compressed once for the read-only tests of this module; the
+    samples share one padded size, so the actor codes them four to a pass (--batch-size 4)."""
     root = tmp_path_factory.mktemp("compressed")
     inputs = make_shards(root / "in", 3, 4)
-    summary = compress([str(root / "in" / "*.tar")], str(root / "out"), _config(weights_file))
+    summary = compress([str(root / "in" / "*.tar")], str(root / "out"), _config(weights_file, batch_size=4))
     return root, inputs, summary
 
 
@@ -78,6 +79,7 @@ def test_compress_writes_a_row_per_sample_and_carries_members(compressed, weight
     assert len(carried) == 24 and all(outputs[n] == originals[n] for n in carried)
     index = json.loads((prefix / "index.json").read_text())
     assert index["nsamples"] == 12 and len(index["shardlist"]) == 3
+    assert json.loads((prefix / "run.json").read_text())["runs"][0]["execution"]["batch_size"] == 4
     assert sorted(p.name for p in (prefix / "weights").iterdir()) == [weights_file.name]
 
     row = frame.iloc[5]  # one image by a range request, as a consumer of the manifest would

@@ -88,3 +88,45 @@ def test_ray_train_with_two_cpu_workers(tmp_path, pack):
     assert ckpt["step"] == 2
     # DDP's wrapper must not leak into the checkpoint keys
     assert not any(k.startswith("module.") for k in ckpt["model"])
+
+
+def test_bundling_a_newer_checkpoint_keeps_the_older_one_decodable(tmp_path):
+    """A new bundle becomes the model's current checkpoint; the older one stays listed, so streams
+    written with it still find their weights, but it is never picked for encoding."""
+    from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream
+    from s2c_pipeline.codec.weights import bundled_weights, export_checkpoint, find_weights
+    from s2c_pipeline.codec.zoo import create_model
+    from s2c_pipeline.imaging import load_image
+    from s2c_pipeline.train.export import bundle
+
+    package = tmp_path / "weights"
+    entries = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        entries.append(export_checkpoint(create_model("s2c-conv-small"), tmp_path / f"export{seed}", recipe={}))
+    older, newer = entries
+    bundle(older, default=True, directory=package)
+    image = load_image(_png(48, 40))
+    old_stream = ImageCodec(load_checkpoint(older.path, "cpu")[0], older, device="cpu").encode(image, 2.0)
+    bundle(newer, default=True, directory=package)
+
+    listed = bundled_weights(package)
+    assert [(e.sha256, e.current, e.default) for e in listed] == [(newer.sha256, True, True), (older.sha256, False, False)]
+    assert find_weights("s2c-conv-small", extra=listed).sha256 == newer.sha256
+    assert find_weights(extra=listed).sha256 == newer.sha256
+    codec = codec_for_bitstream(old_stream, source="old.s2c", extra_weights=[e.path for e in listed], device="cpu")
+    assert codec.weights.sha256 == older.sha256
+    assert codec.decode(old_stream).rgb.shape == (40, 48, 3)
+    bundle(newer, default=True, directory=package)  # bundling again changes nothing
+    assert [(e.sha256, e.current) for e in bundled_weights(package)] == [(newer.sha256, True), (older.sha256, False)]
+
+
+def _png(width: int, height: int) -> bytes:
+    import io
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -44,6 +44,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--actors", type=int, default=None, help="actors (default: one per GPU, or CPUs / --cpus-per-actor)"
     )
     p.add_argument("--cpus-per-actor", type=int, default=1, help="CPU cores per actor (default 1)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="images of one padded size per pass on the device (default: 8 on a GPU, 1 on a CPU)",
+    )
     p.add_argument("--max-attempts", type=int, default=3, help="tries per shard before it is reported failed")
     p.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images: skipped_too_large"
@@ -115,6 +121,7 @@ def run_compress(args: argparse.Namespace) -> int:
             target=_target(args),
             actors=args.actors,
             cpus_per_actor=args.cpus_per_actor,
+            batch_size=args.batch_size,
             max_attempts=args.max_attempts,
             max_pixels=args.max_pixels,
             retry_failed=args.retry_failed,

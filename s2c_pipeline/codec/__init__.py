@@ -12,7 +12,7 @@ __all__ = ["MODEL_CONFIGS", "ModelConfig", "S2CFormer", "create_model", "describ
 
 def describe_models() -> list[dict]:
     """One row per zoo entry: parameter count and the bundled checkpoint, if any."""
-    bundled = {e.model_name: e for e in bundled_weights()}
+    bundled = {e.model_name: e for e in bundled_weights() if e.current}
     rows = []
     for name in model_names():
         params = sum(p.numel() for p in create_model(name).parameters())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,11 +92,18 @@ class ImageCodec:
         return self.model.config.num_qualities
 
     def encode(self, image: PreparedImage, quality: float) -> bytes:
+        return self.encode_batch([image], quality)[0]
+
+    def encode_batch(self, images: Sequence[PreparedImage], quality: float) -> list[bytes]:
+        """Images of one padded size (``padded_size``) through one g_a pass; ValueError otherwise."""
         quality = round_quality(quality)
         self.model.check_quality(quality)
-        x = _to_tensor(image.rgb, self.device)
-        padded = _pad(x)
-        code = self.model.compress_latents(padded, quality)
+        _check_one_padded_size([(im.height, im.width) for im in images])
+        x = torch.cat([_pad(_to_tensor(im.rgb, self.device)) for im in images])
+        codes = self.model.compress_latents_batch(x, [quality] * len(images))
+        return [self._container(image, quality, code) for image, code in zip(images, codes, strict=True)]
+
+    def _container(self, image: PreparedImage, quality: float, code: LatentCode) -> bytes:
         header = S2CHeader(
             model_name=self.model_name,
             weights_id=self.weights.weights_id,
@@ -109,8 +117,46 @@ class ImageCodec:
             S2CFile(header, code.strings, icc_profile=image.icc_profile, exif=image.exif, alpha=image.alpha)
         )
 
-    def decode(self, data: bytes, *, source: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    def decode(
+        self, data: bytes, *, source: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> DecodedImage:
         """Raises BitstreamError (one line, naming ``source``) for anything we cannot honour."""
+        return self.decode_batch([data], sources=[source], max_pixels=max_pixels)[0]
+
+    def decode_batch(
+        self,
+        datas: Sequence[bytes],
+        *,
+        sources: Sequence[str] | None = None,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+    ) -> list[DecodedImage]:
+        """Bitstreams of one padded size through one g_s pass. A BitstreamError names the first
+        stream that cannot be honoured; decode those one by one to learn which ones are good."""
+        sources = list(sources) if sources is not None else [f"<bytes #{i}>" for i in range(len(datas))]
+        parsed = [
+            self._check_stream(data, source, max_pixels) for data, source in zip(datas, sources, strict=True)
+        ]
+        headers = [p.header for p in parsed]
+        sizes = [_padded_size(h.height, h.width) for h in headers]
+        _check_one_padded_size([(h.height, h.width) for h in headers])
+        codes = [LatentCode(p.latent_strings, *size) for p, size in zip(parsed, sizes, strict=True)]
+        try:
+            x_hat = self.model.decompress_latents_batch(codes, [h.quality for h in headers])
+        except (ValueError, RuntimeError) as exc:  # rANS raises on streams that do not fit the model
+            where = (
+                sources[0] if len(sources) == 1 else f"{sources[0]} (or another of a batch of {len(sources)})"
+            )
+            raise BitstreamError(where, f"latent data does not decode with this model ({exc})") from exc
+        decoded = []
+        for i, (p, header) in enumerate(zip(parsed, headers, strict=True)):
+            rgb = _to_uint8(x_hat[i : i + 1, :, : header.height, : header.width])
+            image = restore_image(
+                rgb, colour=header.colour, alpha=p.alpha, icc_profile=p.icc_profile, exif=p.exif
+            )
+            decoded.append(DecodedImage(rgb, image, header))
+        return decoded
+
+    def _check_stream(self, data: bytes, source: str, max_pixels: int) -> S2CFile:
         parsed = decode_container(data, source=source)
         header = parsed.header
         if header.model_name != self.model_name or header.weights_id != self.weights.weights_id:
@@ -125,29 +171,30 @@ class ImageCodec:
             )
         if not 1.0 <= header.quality <= self.num_qualities:
             raise BitstreamError(source, f"quality {header.quality:g} is outside 1..{self.num_qualities}")
-        padded_h, padded_w = _padded_size(header.height, header.width)
-        code = LatentCode(parsed.latent_strings, padded_h, padded_w)
-        try:
-            x_hat = self.model.decompress_latents(code, header.quality)
-        except (ValueError, RuntimeError) as exc:  # rANS raises on streams that do not fit the model
-            raise BitstreamError(source, f"latent data does not decode with this model ({exc})") from exc
-        rgb = _to_uint8(x_hat[:, :, : header.height, : header.width])
-        image = restore_image(
-            rgb, colour=header.colour, alpha=parsed.alpha, icc_profile=parsed.icc_profile, exif=parsed.exif
-        )
-        return DecodedImage(rgb, image, header)
+        return parsed
 
     def encode_timed(self, image: PreparedImage, quality: float) -> tuple[bytes, DecodedImage, EncodeTiming]:
         """Encode, then decode again (the commit rule: no bitstream is kept without a decode)."""
+        return self.encode_timed_batch([image], quality)[0]
+
+    def encode_timed_batch(
+        self, images: Sequence[PreparedImage], quality: float
+    ) -> list[tuple[bytes, DecodedImage, EncodeTiming]]:
+        """``encode_timed`` for images of one padded size; each image is charged an equal share of
+        the batch's encode and decode time."""
         t0 = time.perf_counter()
-        data = self.encode(image, quality)
+        datas = self.encode_batch(images, quality)
         t1 = time.perf_counter()
-        decoded = self.decode(data, max_pixels=max(DEFAULT_MAX_PIXELS, image.width * image.height))
+        limit = max(DEFAULT_MAX_PIXELS, *(im.width * im.height for im in images))
+        decoded = self.decode_batch(datas, max_pixels=limit)
         t2 = time.perf_counter()
-        return data, decoded, EncodeTiming((t1 - t0) * 1000, (t2 - t1) * 1000)
+        share = EncodeTiming((t1 - t0) * 1000 / len(images), (t2 - t1) * 1000 / len(images))
+        return [(data, dec, share) for data, dec in zip(datas, decoded, strict=True)]
 
 
-def codec_for_bitstream(data: bytes, *, source: str, extra_weights: list[Path] = (), device=None) -> ImageCodec:
+def codec_for_bitstream(
+    data: bytes, *, source: str, extra_weights: list[Path] = (), device=None
+) -> ImageCodec:
     """Load the codec a bitstream names (model name + weights id), or raise BitstreamError."""
     header = decode_container(data, source=source).header
     extra = [describe_entry(Path(p)) for p in extra_weights]
@@ -162,6 +209,17 @@ def codec_for_bitstream(data: bytes, *, source: str, extra_weights: list[Path] =
 
 def _padded_size(height: int, width: int) -> tuple[int, int]:
     return -(-height // STRIDE) * STRIDE, -(-width // STRIDE) * STRIDE
+
+
+def padded_size(image: PreparedImage) -> tuple[int, int]:
+    """(height, width) the codec pads ``image`` to; images of equal padded size can share a batch."""
+    return _padded_size(image.height, image.width)
+
+
+def _check_one_padded_size(sizes: list[tuple[int, int]]) -> None:
+    padded = {_padded_size(h, w) for h, w in sizes}
+    if len(padded) != 1:
+        raise ValueError(f"a batch needs images of one padded size, got {sorted(padded) or 'no images'}")
 
 
 def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -137,22 +137,46 @@ class S2CFormer(nn.Module):
     @torch.no_grad()
     def compress_latents(self, x: Tensor, quality: float) -> LatentCode:
         """x: (1, 3, H, W) in [0, 1] with H, W multiples of STRIDE, on the model's device."""
-        _check_padded(x)
-        gain, _ = self.gains(quality)
-        y = self.g_a(x).to("cpu", torch.float64) * gain[None, :, None, None]
+        return self.compress_latents_batch(x, [quality])[0]
+
+    @torch.no_grad()
+    def compress_latents_batch(self, x: Tensor, qualities: Sequence[float]) -> list[LatentCode]:
+        """x: (B, 3, H, W), one quality per image. g_a runs once over the batch (the GPU's gain);
+        entropy coding stays per image on the CPU, so each code is what a B=1 call would give
+        up to the rounding of g_a itself."""
+        _check_padded(x, len(qualities))
+        gains = [self.gains(q)[0] for q in qualities]
+        ys = self.g_a(x).to("cpu", torch.float64)
+        codes = []
         with float64_default():
-            out = self._coding_model().compress(y)
-        return LatentCode(_flatten(out["strings"]), x.shape[2], x.shape[3], out["y_hat"])
+            for y, gain in zip(ys, gains, strict=True):
+                out = self._coding_model().compress(y[None] * gain[None, :, None, None])
+                codes.append(LatentCode(_flatten(out["strings"]), x.shape[2], x.shape[3], out["y_hat"]))
+        return codes
 
     @torch.no_grad()
     def decompress_latents(self, code: LatentCode, quality: float) -> Tensor:
         """Returns x_hat (1, 3, H, W) on the model's device, clamped to [0, 1]."""
-        y_hat = self.decode_y(code)
-        _, inverse = self.gains(quality)
+        return self.decompress_latents_batch([code], [quality])
+
+    @torch.no_grad()
+    def decompress_latents_batch(self, codes: Sequence[LatentCode], qualities: Sequence[float]) -> Tensor:
+        """Codes of one padded size -> x_hat (B, 3, H, W); entropy decoding per image on the CPU,
+        one float64 g_s pass over the batch."""
+        if len(codes) != len(qualities) or not codes:
+            raise ValueError(
+                f"need one quality per code, got {len(codes)} codes and {len(qualities)} qualities"
+            )
+        sizes = {(c.padded_height, c.padded_width) for c in codes}
+        if len(sizes) != 1:
+            raise ValueError(f"a batch must share one padded size, got {sorted(sizes)}")
+        y_hats = [
+            self.decode_y(c) * self.gains(q)[1][None, :, None, None]
+            for c, q in zip(codes, qualities, strict=True)
+        ]
         synthesis = self._decoding_synthesis()
         device = next(synthesis.parameters()).device
-        y_hat = (y_hat * inverse[None, :, None, None]).to(device, torch.float64)
-        return synthesis(y_hat).clamp_(0, 1).float()
+        return synthesis(torch.cat(y_hats).to(device, torch.float64)).clamp_(0, 1).float()
 
     def _decoding_synthesis(self) -> nn.Module:
         """A float64 copy of g_s: float32 convolutions round differently with the thread count
@@ -167,7 +191,9 @@ class S2CFormer(nn.Module):
         """Entropy-decode the gained latent y_hat (1, M, H/16, W/16), float64 on CPU."""
         expected = len(self.config.groups) * 2 + 1
         if len(code.strings) != expected:
-            raise ValueError(f"expected {expected} latent strings for {self.config.name}, got {len(code.strings)}")
+            raise ValueError(
+                f"expected {expected} latent strings for {self.config.name}, got {len(code.strings)}"
+            )
         h, w = code.padded_height // 16, code.padded_width // 16
         shape = {"y": [(g, h, w) for g in self.config.groups], "hyper": (h // 4, w // 4)}
         strings = [[s] for s in code.strings]
@@ -188,8 +214,8 @@ def _flatten(strings: list[list[bytes]]) -> tuple[bytes, ...]:
     return tuple(flat)
 
 
-def _check_padded(x: Tensor) -> None:
-    if x.dim() != 4 or x.shape[0] != 1 or x.shape[1] != 3:
-        raise ValueError(f"expected a (1, 3, H, W) tensor, got {tuple(x.shape)}")
+def _check_padded(x: Tensor, batch: int) -> None:
+    if x.dim() != 4 or x.shape[0] != batch or x.shape[1] != 3:
+        raise ValueError(f"expected a ({batch}, 3, H, W) tensor, got {tuple(x.shape)}")
     if x.shape[2] % STRIDE or x.shape[3] % STRIDE:
         raise ValueError(f"H and W must be multiples of {STRIDE}, got {x.shape[2]}x{x.shape[3]}")

@@ -41,6 +41,9 @@ class WeightsEntry:
     sha256: str
     qualities: int
     default: bool = False
+    current: bool = True
+    """False for a checkpoint a newer one of the same model replaced: kept so that the streams
+    written with it still decode, never chosen for encoding."""
 
     @property
     def weights_id(self) -> str:
@@ -117,18 +120,20 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[S2C
     return model.to(device).eval(), payload.get("recipe", {})
 
 
-def bundled_weights() -> list[WeightsEntry]:
+def bundled_weights(directory: Path = BUNDLED_DIR) -> list[WeightsEntry]:
     """The checkpoints shipped in the package, as listed in ``weights/index.json``."""
-    if not INDEX_FILE.exists():
+    index_file = directory / INDEX_FILE.name
+    if not index_file.exists():
         return []
-    entries = json.loads(INDEX_FILE.read_text())
+    entries = json.loads(index_file.read_text())
     return [
         WeightsEntry(
             model_name=e["model_name"],
-            path=BUNDLED_DIR / e["file"],
+            path=directory / e["file"],
             sha256=e["sha256"],
             qualities=e["qualities"],
             default=e.get("default", False),
+            current=e.get("current", True),
         )
         for e in entries
     ]
@@ -145,6 +150,8 @@ def find_weights(
         if weights_id is not None and entry.weights_id != weights_id:
             continue
         if model_name is not None and entry.model_name != model_name:
+            continue
+        if weights_id is None and not entry.current:
             continue
         if model_name is None and weights_id is None and not entry.default:
             continue

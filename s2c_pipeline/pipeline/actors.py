@@ -15,13 +15,14 @@ from typing import Any
 
 import ray
 
+from s2c_pipeline.codec.batching import default_batch_size
 from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.pipeline.codec_spec import CodecSpec, write_weights_files
-from s2c_pipeline.pipeline.compress_shard import EncodeSettings
 from s2c_pipeline.pipeline.decode_job import CodecCache, DecodeResult, DecodeTask, run_decode_task
 from s2c_pipeline.pipeline.layout import OutputLayout
 from s2c_pipeline.pipeline.results import ShardResult
 from s2c_pipeline.pipeline.resume import ShardTask
+from s2c_pipeline.pipeline.sample_coding import EncodeSettings
 from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 
 log = logging.getLogger(__name__)
@@ -52,11 +53,16 @@ class CompressWorker:
         storage_options: dict[str, Any],
         threads: int,
         target: RateTarget | None = None,
+        batch_size: int | None = None,
     ) -> None:
         self._codec = spec.load(None, threads)
         self._device = device_label(self._codec)
         self._settings = EncodeSettings(
-            quality=quality, max_pixels=max_pixels, device=self._device, target=target
+            quality=quality,
+            max_pixels=max_pixels,
+            device=self._device,
+            target=target,
+            batch_size=batch_size or default_batch_size(self._codec.device.type),
         )
         self._layout = layout
         self._storage_options = storage_options
@@ -64,7 +70,12 @@ class CompressWorker:
         self._worker = WorkerContext(ray.get_runtime_context().get_node_id(), self._device, os.getpid())
 
     def ready(self) -> dict[str, Any]:
-        return {"node_id": self._worker.node_id, "pid": self._worker.pid, "device": self._device}
+        return {
+            "node_id": self._worker.node_id,
+            "pid": self._worker.pid,
+            "device": self._device,
+            "batch_size": self._settings.batch_size,
+        }
 
     def pid(self) -> int:
         return os.getpid()

@@ -90,7 +90,14 @@ def _run(tasks, layout, config, spec, quality) -> tuple[SchedulerReport, ShardSt
     scheduler: ActorPoolScheduler[ShardTask] = ActorPoolScheduler(
         plan=actor_plan,
         make_actor=lambda: actor_class.remote(
-            spec_ref, quality, config.max_pixels, layout, options, config.cpus_per_actor, config.target
+            spec_ref,
+            quality,
+            config.max_pixels,
+            layout,
+            options,
+            config.cpus_per_actor,
+            config.target,
+            config.batch_size,
         ),
         submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
         name_of=lambda task: f"shard {task.url}",

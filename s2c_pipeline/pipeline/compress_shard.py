@@ -3,52 +3,40 @@
 A pure function of its inputs (no Ray, no storage), so it is tested directly. Per-sample failure
 policy ``record_and_keep_original``: any sample that is not coded gets a manifest row with its
 status and error, and its original image member is carried into the output tar verbatim, so the
-output dataset is always whole. Statuses:
+output dataset is always whole. The statuses of images given to the codec are those of
+``sample_coding``; this module adds
 
 * ``ok``: coded, decoded again (decode-verify), metrics and the decoded pixels' hash recorded;
-* ``bad_input``: not an image the imaging module accepts, or a sample without an image member;
-* ``skipped_too_large``: above ``max_pixels`` (or Pillow's decompression-bomb limit);
-* ``encode_error``: the codec raised while encoding;
-* ``verify_failed``: the bitstream did not decode again, or decoded to the wrong size;
+* ``bad_input`` for a sample without an image member, or one that already holds a ``.s2c`` member;
 * ``shard_problem``: one row per problem the reader found in the tar (truncated, unreadable).
+
+Samples are taken ``batch_size * WINDOW_BATCHES`` at a time, so that images of one padded size can
+share a pass on the device without a whole shard's pixels in memory at once.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from PIL import Image
-
-from s2c_pipeline.bitstream import BitstreamError
-from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec
-from s2c_pipeline.codec.target import RateTarget
-from s2c_pipeline.imaging import ImageRejected, load_image, metrics
+from s2c_pipeline.codec.image_codec import ImageCodec
+from s2c_pipeline.imaging import metrics
 from s2c_pipeline.manifest import ManifestRow
 from s2c_pipeline.pipeline.results import ShardStats
+from s2c_pipeline.pipeline.sample_coding import BAD_INPUT, OK, Coded, EncodeSettings, NotCoded, code_images
 from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member
 
 log = logging.getLogger(__name__)
 
-OK, BAD_INPUT, TOO_LARGE = "ok", "bad_input", "skipped_too_large"
-ENCODE_ERROR, VERIFY_FAILED, SHARD_PROBLEM = "encode_error", "verify_failed", "shard_problem"
+SHARD_PROBLEM = "shard_problem"
 S2C_EXTENSION = "s2c"
-
-
-@dataclass(frozen=True)
-class EncodeSettings:
-    quality: float
-    max_pixels: int
-    device: str
-    """Recorded in each row (e.g. ``cpu`` or ``cuda:NVIDIA H100``)."""
-    target: RateTarget | None = None
-    """When set, each image gets its own quality (recorded per row) instead of ``quality``."""
+WINDOW_BATCHES = 4
+"""Samples are prepared ``batch_size * WINDOW_BATCHES`` at a time, so that images of one padded
+size find each other without holding a whole shard's pixels in memory."""
 
 
 @dataclass(frozen=True)
@@ -64,28 +52,6 @@ class ShardOutput:
     tar: bytes
     rows: tuple[ManifestRow, ...]
     stats: ShardStats
-
-
-@dataclass(frozen=True)
-class _Coded:
-    s2c: bytes
-    decoded: DecodedImage
-    width: int
-    height: int
-    mode: str
-    psnr: float
-    ms_ssim: float
-    encode_ms: float
-    decode_ms: float
-    quality: float
-    note: str | None = None
-
-
-class _NotCoded(Exception):
-    def __init__(self, status: str, error: str) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
 
 
 def compress_shard(
@@ -107,16 +73,18 @@ def compress_shard(
     """
     writer = TarShardWriter()
     rows: list[ManifestRow] = []
-    for sample in contents.samples:
-        image = image_member(sample)
-        digest = hashlib.sha256(image.data).hexdigest() if image is not None and not image.omitted else None
-        kept = (reuse or {}).get((sample.key, digest)) if digest else None
-        if kept is not None:
-            rows.append(_write_reused(writer, sample, image, kept, output_url))
-        else:
+    window = settings.batch_size * WINDOW_BATCHES
+    for start in range(0, len(contents.samples), window):
+        pending = [_pending(sample, reuse) for sample in contents.samples[start : start + window]]
+        outcomes = _code_pending(pending, codec, settings)
+        for item, outcome in zip(pending, outcomes, strict=True):
+            sample, image = item.sample, item.image
+            if item.kept is not None:
+                rows.append(_write_reused(writer, sample, image, item.kept, output_url))
+                continue
             tries = attempts + (prior_attempts or {}).get(sample.key, 0)
-            base = _base_row(sample, image, digest, contents.url, codec, settings, output_url, tries)
-            rows.append(_write_sample(writer, sample, image, base, codec, settings))
+            base = _base_row(sample, image, item.digest, contents.url, codec, settings, output_url, tries)
+            rows.append(_write_sample(writer, sample, image, base, outcome))
     for problem in contents.problems:
         rows.append(_problem_row(contents.url, problem, codec, settings, output_url))
     tar = writer.finish()
@@ -128,9 +96,9 @@ def _write_sample(
     sample: Sample,
     image: Member | None,
     base: dict[str, Any],
-    codec: ImageCodec,
-    settings: EncodeSettings,
+    outcome: Coded | NotCoded | None,
 ) -> ManifestRow:
+    """``outcome`` is None exactly when the sample was not offered to the codec (see _code_pending)."""
     if image is None:
         names = ", ".join(m.name for m in sample.members) or "none"
         carried, notes = _carry(writer, sample.members)
@@ -141,14 +109,14 @@ def _write_sample(
         error = _join(f"sample already has a .{S2C_EXTENSION} member; not coded, carried verbatim", notes)
         return ManifestRow(**base, status=BAD_INPUT, error=error, carried_members=carried)
     source = f"{base['source_shard']}:{image.name}"
-    try:
-        coded = _code(image, codec, settings)
-    except _NotCoded as failure:
+    if isinstance(outcome, NotCoded):
+        failure = outcome
         log.warning("%s: %s; recorded as status=%s, original kept", source, failure.error, failure.status)
         carried, notes = _carry(writer, sample.members)
         return ManifestRow(
             **base, status=failure.status, error=_join(failure.error, notes), carried_members=carried
         )
+    coded = outcome
     member_name = f"{sample.key}.{S2C_EXTENSION}"
     offset = writer.add(member_name, coded.s2c)
     carried, notes = _carry(writer, [m for m in sample.members if m is not image])
@@ -172,64 +140,42 @@ def _write_sample(
     )
 
 
+@dataclass(frozen=True)
+class _Pending:
+    sample: Sample
+    image: Member | None
+    digest: str | None
+    kept: ReusedSample | None
+
+
+def _pending(sample: Sample, reuse: Mapping[tuple[str, str], ReusedSample] | None) -> _Pending:
+    image = image_member(sample)
+    digest = hashlib.sha256(image.data).hexdigest() if image is not None and not image.omitted else None
+    kept = (reuse or {}).get((sample.key, digest)) if digest else None
+    return _Pending(sample, image, digest, kept)
+
+
+def _code_pending(
+    pending: Sequence[_Pending], codec: ImageCodec, settings: EncodeSettings
+) -> list[Coded | NotCoded | None]:
+    """Outcomes in order; None for samples not offered to the codec (reused, no image, or
+    already holding a .s2c member)."""
+    wanted = [
+        i
+        for i, item in enumerate(pending)
+        if item.kept is None
+        and item.image is not None
+        and not any(m.extension == S2C_EXTENSION for m in item.sample.members)
+    ]
+    outcomes: list[Coded | NotCoded | None] = [None] * len(pending)
+    for i, outcome in zip(wanted, code_images([pending[i].image for i in wanted], codec, settings), strict=True):
+        outcomes[i] = outcome
+    return outcomes
+
+
 def _join(error: str | None, notes: list[str]) -> str | None:
     parts = [p for p in (error, *notes) if p]
     return "; ".join(parts) if parts else None
-
-
-def _code(image: Member, codec: ImageCodec, settings: EncodeSettings) -> _Coded:
-    """Load, encode, decode again and measure; _NotCoded(status, error) for each failure kind."""
-    if image.omitted:
-        raise _NotCoded(TOO_LARGE, f"image member not read by the shard reader: {image.omitted}")
-    try:
-        prepared = load_image(image.data, max_pixels=settings.max_pixels)
-    except ImageRejected as exc:
-        raise _NotCoded(
-            TOO_LARGE if _too_large(image.data, settings.max_pixels) else BAD_INPUT, str(exc)
-        ) from None
-    quality, note = settings.quality, None
-    try:
-        if settings.target is None:
-            data, decoded, timing = codec.encode_timed(prepared, settings.quality)
-        else:
-            result = settings.target.encode(codec, prepared)
-            data, decoded, timing, quality = result.data, result.decoded, result.timing, result.quality
-            if not result.reached:
-                note = f"target {settings.target.kind} {settings.target.value:g} not reached; used quality {quality:g}"
-    except BitstreamError as exc:
-        raise _NotCoded(VERIFY_FAILED, f"decode-verify failed: {exc}") from None
-    except (RuntimeError, ValueError, MemoryError) as exc:
-        # torch reports out-of-memory and shape problems as RuntimeError; nothing else is expected.
-        raise _NotCoded(ENCODE_ERROR, f"{type(exc).__name__}: {exc}".splitlines()[0]) from None
-    if decoded.rgb.shape != prepared.rgb.shape:
-        raise _NotCoded(VERIFY_FAILED, f"decoded to {decoded.rgb.shape}, expected {prepared.rgb.shape}")
-    return _Coded(
-        s2c=data,
-        decoded=decoded,
-        width=prepared.width,
-        height=prepared.height,
-        mode=prepared.source_mode,
-        psnr=metrics.psnr(prepared.rgb, decoded.rgb),
-        ms_ssim=metrics.ms_ssim(prepared.rgb, decoded.rgb),
-        encode_ms=timing.encode_ms,
-        decode_ms=timing.decode_ms,
-        quality=quality,
-        note=note,
-    )
-
-
-def _too_large(data: bytes, max_pixels: int) -> bool:
-    """Whether a rejection was for size: the header's declared size, or Pillow's bomb guard."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as im:
-                width, height = im.size
-    except Image.DecompressionBombError:
-        return True
-    except (OSError, ValueError, SyntaxError, EOFError):
-        return False
-    return width * height > max_pixels or width * height > Image.MAX_IMAGE_PIXELS
 
 
 def _carry(writer: TarShardWriter, members: Sequence[Member]) -> tuple[list[str], list[str]]:

@@ -36,6 +36,8 @@ class RunConfig:
     """None = one per GPU, or (cluster CPUs // cpus_per_actor) CPU actors when there is no GPU."""
     cpus_per_actor: int = 1
     """CPU cores reserved per actor; also its torch thread count on CPU."""
+    batch_size: int | None = None
+    """Images of one padded size per g_a / g_s pass; None = 8 on a GPU actor, 1 on a CPU actor."""
     max_attempts: int = 3
     """Tries per shard, actor deaths and application errors counted together."""
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -62,6 +64,8 @@ class RunConfig:
             raise ValueError("cpus_per_actor must be at least 1")
         if self.actors is not None and self.actors < 1:
             raise ValueError("actors must be at least 1")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
         if self.in_flight_per_actor < 1:
             raise ValueError("in_flight_per_actor must be at least 1")
         if self.max_pixels < 1:
@@ -72,6 +76,7 @@ class RunConfig:
         return {
             "actors": self.actors,
             "cpus_per_actor": self.cpus_per_actor,
+            "batch_size": self.batch_size,
             "max_attempts": self.max_attempts,
             "max_pixels": self.max_pixels,
             "in_flight_per_actor": self.in_flight_per_actor,

@@ -45,16 +45,21 @@ def export_run(run_dir: Path, out_dir: Path, *, command: str | None = None) -> W
     return export_checkpoint(model, out_dir, recipe)
 
 
-def bundle(entry: WeightsEntry, *, default: bool) -> None:
-    """Copy an exported checkpoint into the package and list it in ``weights/index.json``."""
-    BUNDLED_DIR.mkdir(parents=True, exist_ok=True)
-    target = BUNDLED_DIR / entry.path.name
+def bundle(entry: WeightsEntry, *, default: bool, directory: Path = BUNDLED_DIR) -> None:
+    """Copy an exported checkpoint into the package and list it in ``weights/index.json`` as its
+    model's current checkpoint. Earlier checkpoints of the model stay listed (``current: false``),
+    so that every ``.s2c`` file written with them still decodes."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / entry.path.name
+    index_file = directory / INDEX_FILE.name
     if entry.path.resolve() != target.resolve():
         target.write_bytes(entry.path.read_bytes())
-    index = json.loads(INDEX_FILE.read_text()) if INDEX_FILE.exists() else []
-    index = [e for e in index if e["model_name"] != entry.model_name]
-    if default:
-        for e in index:
+    index = json.loads(index_file.read_text()) if index_file.exists() else []
+    index = [e for e in index if e["sha256"] != entry.sha256]
+    for e in index:
+        if e["model_name"] == entry.model_name:
+            e["current"] = False
+        if default:
             e["default"] = False
     index.append(
         {
@@ -63,6 +68,9 @@ def bundle(entry: WeightsEntry, *, default: bool) -> None:
             "sha256": entry.sha256,
             "qualities": entry.qualities,
             "default": default,
+            "current": True,
         }
     )
-    INDEX_FILE.write_text(json.dumps(sorted(index, key=lambda e: e["model_name"]), indent=2) + "\n")
+    # Current entries first: find_weights takes the first match.
+    index.sort(key=lambda e: (e["model_name"], not e.get("current", True)))
+    index_file.write_text(json.dumps(index, indent=2) + "\n")
