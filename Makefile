@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench photos pack train-small
+.PHONY: venv demo test lint clean bench photos pack train-small train-ablation
 
 venv: $(STAMP)
 
@@ -39,9 +39,15 @@ photos: $(STAMP)
 pack: photos
 	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --out data-cache/train-pack.tar
 
-# The bundled s2c-conv-small weights (docs/weights.md).
+# The bundled s2c-conv-small weights (docs/weights.md): stage 1 (3000 steps, exported as the
+# first bundled checkpoint), then the same run resumed to 10000 steps. Rerun to resume after a stop.
 train-small: $(STAMP)
-	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --export runs/export --bundle
+	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --export runs/export
+	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --set steps=10000 --set max_minutes=120 --export runs/export --bundle
+
+# The s2c-identity-small ablation (docs/ablation.md): stage 1's recipe without the spatial operator.
+train-ablation: $(STAMP)
+	$(PY) -m s2c_pipeline train --config configs/train-identity-small-cpu.yaml --export runs/export-ablation
 
 clean:
 	rm -rf $(VENV) build *.egg-info

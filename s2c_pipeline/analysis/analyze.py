@@ -29,7 +29,7 @@ from s2c_pipeline.analysis.sampling import (
     list_shard_sizes,
 )
 from s2c_pipeline.analysis.stats import Summary, summarize
-from s2c_pipeline.codec.image_codec import ImageCodec, round_quality
+from s2c_pipeline.codec.image_codec import ImageCodec, default_quality, round_quality
 from s2c_pipeline.evaluate.classical import classical_codecs
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 from s2c_pipeline.shards import expand_inputs
@@ -97,7 +97,7 @@ class Analysis:
 
 def default_qualities(num_qualities: int) -> tuple[float, ...]:
     """Lowest, middle (``s2c compress``'s default) and highest level."""
-    return tuple(sorted({1.0, round_quality((num_qualities + 1) / 2), float(num_qualities)}))
+    return tuple(sorted({1.0, default_quality(num_qualities), float(num_qualities)}))
 
 
 def analyze(inputs: Sequence[str], codec: ImageCodec, options: AnalyzeOptions) -> Analysis:

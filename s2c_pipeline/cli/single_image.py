@@ -9,7 +9,7 @@ from pathlib import Path
 from s2c_pipeline.bitstream import BitstreamError, decode_container, header_to_dict
 from s2c_pipeline.cli.errors import DataError, UsageError
 from s2c_pipeline.codec import describe_models
-from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream
+from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream, default_quality
 from s2c_pipeline.codec.target import encode_to_target
 from s2c_pipeline.codec.weights import WeightsNotFound
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS, ImageRejected, image_to_png_bytes, load_image, metrics
@@ -62,7 +62,7 @@ def run_encode(args: argparse.Namespace) -> int:
         codec = ImageCodec.load(args.model, weights_file=args.weights, device=args.device)
     except (WeightsNotFound, KeyError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
-    quality = args.quality if args.quality is not None else (codec.num_qualities + 1) / 2
+    quality = args.quality if args.quality is not None else default_quality(codec.num_qualities)
     if not 1 <= quality <= codec.num_qualities:
         raise UsageError(f"--quality must be within 1..{codec.num_qualities} for {codec.model_name}")
     try:

@@ -51,6 +51,11 @@ def round_quality(quality: float) -> float:
     return round(quality / QUALITY_STEP) * QUALITY_STEP
 
 
+def default_quality(num_qualities: int) -> float:
+    """The quality used when none is given: the middle of the model's range."""
+    return round_quality((num_qualities + 1) / 2)
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 

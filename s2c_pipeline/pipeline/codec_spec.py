@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from s2c_pipeline.codec.image_codec import ImageCodec, round_quality
+from s2c_pipeline.codec.image_codec import ImageCodec, default_quality, round_quality
 from s2c_pipeline.codec.weights import describe_entry, find_weights
 
 
@@ -76,7 +76,7 @@ def resolve_codec(model: str | None, weights: str | None) -> CodecSpec:
 
 def resolve_quality(quality: float | None, spec: CodecSpec) -> float:
     """``quality`` rounded to the container's step, or the middle level; ValueError when outside."""
-    value = round_quality(quality if quality is not None else (spec.qualities + 1) / 2)
+    value = round_quality(quality) if quality is not None else default_quality(spec.qualities)
     if not 1 <= value <= spec.qualities:
         raise ValueError(f"--quality must be within 1..{spec.qualities} for {spec.model}, got {quality}")
     return value
