@@ -67,6 +67,35 @@ def test_train_resume_and_export(tmp_path, pack):
     assert torch.equal(model.decode_y(code), code.y_hat)
 
 
+def test_a_run_can_start_from_an_exported_checkpoint(tmp_path, pack):
+    """init_from: the compact export (what fits on a GPU machine) starts a fresh run; another
+    model's export is refused with a message."""
+    from s2c_pipeline.codec.weights import export_checkpoint
+    from s2c_pipeline.codec.zoo import create_model
+
+    torch.manual_seed(3)
+    source = export_checkpoint(create_model("s2c-conv-small"), tmp_path / "source", recipe={})
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+              "--set", "threads=1", "--set", f"init_from={source.path}"]
+    # one step at learning rate 0: the exported weights must be the source's, not a fresh init
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'run'}", "--set", "steps=1", "--set", "lr=0",
+            "--set", "aux_lr=0", "--export", tmp_path / "export")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "started from the weights of" in r.stderr
+    (exported,) = (tmp_path / "export").glob("s2c-conv-small-*.pt")
+    started, _ = load_checkpoint(exported)
+    original, _ = load_checkpoint(source.path)
+    fresh = create_model("s2c-conv-small")
+    for name, value in original.state_dict().items():
+        if name.endswith("context_prediction.weight"):  # the checkerboard conv zeroes its masked taps in forward
+            value = value * (started.state_dict()[name] != 0)
+        assert torch.equal(started.state_dict()[name], value), name
+    assert not torch.equal(fresh.g_a[0].weight, original.g_a[0].weight)
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'other'}", "--set", "model=s2c-identity-small",
+            "--set", "steps=1")
+    assert r.returncode != 0 and "init_from needs the same model" in r.stderr
+
+
 def test_missing_pack_is_a_usage_error(tmp_path):
     r = s2c("train", "--set", f"data={tmp_path}/nope.tar")
     assert r.returncode == 2 and "datapack" in r.stderr

@@ -19,6 +19,7 @@ import torch
 from tqdm import tqdm
 
 from s2c_pipeline.codec.model import S2CFormer
+from s2c_pipeline.codec.weights import load_checkpoint
 from s2c_pipeline.codec.zoo import create_model
 from s2c_pipeline.train.config import TrainConfig, save_effective_config
 from s2c_pipeline.train.datapack import DataPack
@@ -121,6 +122,17 @@ def load_training_checkpoint(state: TrainState, path: Path) -> None:
     state.wall_seconds = ckpt["wall_seconds"]
 
 
+def init_weights(state: TrainState, path: Path) -> None:
+    """Copy an exported checkpoint's weights (fp16 on disk) into a fresh state's model."""
+    model, _ = load_checkpoint(path, "cpu")
+    if model.config != state.model.config:
+        raise ValueError(
+            f"{path} holds {model.config.name} with another config than this run's {state.model.config.name}; "
+            "init_from needs the same model and lambdas"
+        )
+    state.model.load_state_dict(model.state_dict())
+
+
 @torch.no_grad()
 def validate(model: S2CFormer, batch: torch.Tensor) -> list[dict[str, float]]:
     """Estimated bpp and PSNR per quality level on fixed held-out crops."""
@@ -161,6 +173,9 @@ def train(
     if last.exists():
         load_training_checkpoint(state, last)
         log.info("resumed %s at step %d", last, state.step)
+    elif cfg.init_from:
+        init_weights(state, Path(cfg.init_from))
+        log.info("started from the weights of %s", cfg.init_from)
     if is_main:
         save_effective_config(cfg, out)
     sampler = CropSampler(pack, train_idx, cfg.patch, cfg.seed + state.step)
