@@ -103,7 +103,7 @@ class ImageCodec:
         """Images of one padded size (``padded_size``) through one g_a pass; ValueError otherwise."""
         quality = round_quality(quality)
         self.model.check_quality(quality)
-        _check_one_padded_size([(im.height, im.width) for im in images])
+        _one_padded_size([(im.height, im.width) for im in images])
         x = torch.cat([_pad(_to_tensor(im.rgb, self.device)) for im in images])
         codes = self.model.compress_latents_batch(x, [quality] * len(images))
         return [self._container(image, quality, code) for image, code in zip(images, codes, strict=True)]
@@ -142,9 +142,8 @@ class ImageCodec:
             self._check_stream(data, source, max_pixels) for data, source in zip(datas, sources, strict=True)
         ]
         headers = [p.header for p in parsed]
-        sizes = [_padded_size(h.height, h.width) for h in headers]
-        _check_one_padded_size([(h.height, h.width) for h in headers])
-        codes = [LatentCode(p.latent_strings, *size) for p, size in zip(parsed, sizes, strict=True)]
+        size = _one_padded_size([(h.height, h.width) for h in headers])
+        codes = [LatentCode(p.latent_strings, *size) for p in parsed]
         try:
             x_hat = self.model.decompress_latents_batch(codes, [h.quality for h in headers])
         except (ValueError, RuntimeError) as exc:  # rANS raises on streams that do not fit the model
@@ -221,10 +220,12 @@ def padded_size(image: PreparedImage) -> tuple[int, int]:
     return _padded_size(image.height, image.width)
 
 
-def _check_one_padded_size(sizes: list[tuple[int, int]]) -> None:
+def _one_padded_size(sizes: list[tuple[int, int]]) -> tuple[int, int]:
+    """The one padded size of (height, width) pairs; ValueError for none or several."""
     padded = {_padded_size(h, w) for h, w in sizes}
     if len(padded) != 1:
         raise ValueError(f"a batch needs images of one padded size, got {sorted(padded) or 'no images'}")
+    return padded.pop()
 
 
 def _to_tensor(rgb: np.ndarray, device: torch.device) -> torch.Tensor:

@@ -104,7 +104,7 @@ def _write_sample(
         carried, notes = _carry(writer, sample.members)
         error = _join(f"sample has no image member (members: {names}); carried verbatim", notes)
         return ManifestRow(**base, status=BAD_INPUT, error=error, carried_members=carried)
-    if any(m.extension == S2C_EXTENSION for m in sample.members):
+    if _holds_s2c(sample):
         carried, notes = _carry(writer, sample.members)
         error = _join(f"sample already has a .{S2C_EXTENSION} member; not coded, carried verbatim", notes)
         return ManifestRow(**base, status=BAD_INPUT, error=error, carried_members=carried)
@@ -163,14 +163,17 @@ def _code_pending(
     wanted = [
         i
         for i, item in enumerate(pending)
-        if item.kept is None
-        and item.image is not None
-        and not any(m.extension == S2C_EXTENSION for m in item.sample.members)
+        if item.kept is None and item.image is not None and not _holds_s2c(item.sample)
     ]
     outcomes: list[Coded | NotCoded | None] = [None] * len(pending)
     for i, outcome in zip(wanted, code_images([pending[i].image for i in wanted], codec, settings), strict=True):
         outcomes[i] = outcome
     return outcomes
+
+
+def _holds_s2c(sample: Sample) -> bool:
+    """A sample that already has a .s2c member is carried, never coded again."""
+    return any(m.extension == S2C_EXTENSION for m in sample.members)
 
 
 def _join(error: str | None, notes: list[str]) -> str | None:

@@ -71,6 +71,6 @@ def bundle(entry: WeightsEntry, *, default: bool, directory: Path = BUNDLED_DIR)
             "current": True,
         }
     )
-    # Current entries first: find_weights takes the first match.
+    # One stable order: by model, its current checkpoint first.
     index.sort(key=lambda e: (e["model_name"], not e.get("current", True)))
     index_file.write_text(json.dumps(index, indent=2) + "\n")
