@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench photos pack train-small train-ablation
+.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation
 
 venv: $(STAMP)
 
@@ -39,11 +39,30 @@ photos: $(STAMP)
 pack: photos
 	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --out data-cache/train-pack.tar
 
+# The larger pack (65 photos, 35 MB) that stage 3 of the bundled weights trains on.
+pack-enlightenment: data-cache/train-pack-enlightenment.tar
+
+data-cache/train-pack-enlightenment.tar: | $(STAMP)
+	$(PY) -m s2c_pipeline.photos.fetch --with-enlightenment --out data-cache/photos-enlightenment
+	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos-enlightenment/train --out $@
+
 # The bundled s2c-conv-small weights (docs/weights.md): stage 1 (3000 steps, exported as the
 # first bundled checkpoint), then the same run resumed to 10000 steps. Rerun to resume after a stop.
 train-small: $(STAMP)
 	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --export runs/export
 	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --set steps=10000 --set max_minutes=120 --export runs/export --bundle
+
+# Stage 3, the current bundled weights: stage 2's export (which left the package; git still has it)
+# continued on detailed crops of the larger pack with 8 rate points. Rerun to resume after a stop.
+STAGE2 := runs/init/s2c-conv-small-c6f7da3467192b73.pt
+train-small-detail: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE2)
+	$(PY) -m s2c_pipeline train --config configs/train-small-detail-cpu.yaml --export runs/export --bundle
+
+$(STAGE2):
+	mkdir -p $(@D)
+	git show c0de7b3:s2c_pipeline/codec/weights/$(@F) > $@.tmp
+	echo "c6f7da3467192b73c3beeb33627828e7891c72e777ef9dbb0ffe5446756bacda  $@.tmp" | sha256sum -c --quiet
+	mv $@.tmp $@
 
 # The s2c-identity-small ablation (docs/ablation.md): stage 1's recipe without the spatial operator.
 train-ablation: $(STAMP)

@@ -96,6 +96,89 @@ def test_a_run_can_start_from_an_exported_checkpoint(tmp_path, pack):
     assert r.returncode != 0 and "init_from needs the same model" in r.stderr
 
 
+def test_an_export_starts_a_run_with_more_rate_points(tmp_path, pack):
+    """init_from with other lambdas: shared rate points keep their trained gains, new ones start on
+    the log-lambda line through the end points; NHWC and detail-picked crops run the same loop."""
+    from s2c_pipeline.codec.config import PAPER_LAMBDAS
+    from s2c_pipeline.codec.weights import export_checkpoint
+    from s2c_pipeline.codec.zoo import create_model
+    from s2c_pipeline.train.loop import remap_gains
+
+    torch.manual_seed(4)
+    source = export_checkpoint(create_model("s2c-conv-small"), tmp_path / "source", recipe={})
+    lambdas = (0.0009, *PAPER_LAMBDAS, 0.0932)
+    r = s2c("train", "--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+            "--set", "threads=1", "--set", f"init_from={source.path}", "--set", f"out={tmp_path / 'run'}",
+            "--set", "steps=1", "--set", "lr=0", "--set", "aux_lr=0", "--set", "channels_last=true",
+            "--set", "crop_candidates=3", "--set", "lambdas=" + ",".join(map(str, lambdas)),
+            "--export", tmp_path / "export")
+    assert r.returncode == 0, r.stderr[-2000:]
+    (exported,) = (tmp_path / "export").glob("s2c-conv-small-*.pt")
+    started, _ = load_checkpoint(exported)
+    original, _ = load_checkpoint(source.path)
+    assert started.config.lambdas == lambdas and started.config.num_qualities == 8
+    for name in ("log_gain", "log_inverse_gain"):
+        new, old = getattr(started, name).detach(), getattr(original, name).detach()
+        assert torch.equal(new[1:7], old)
+        assert torch.equal(new, remap_gains(old, PAPER_LAMBDAS, lambdas).half().float())
+    # the top rate point quantises more finely than any trained one, the bottom one more coarsely
+    assert bool((started.log_gain[7] > started.log_gain[6]).all()) and bool((started.log_gain[0] < started.log_gain[1]).all())
+    assert torch.equal(started.g_s[0][0].weight, original.g_s[0][0].weight)
+
+
+def test_a_run_from_an_export_keeps_the_layers_lower_bounds(tmp_path):
+    """The fp16 export stores the likelihood bound 1e-9 as 0; a run started from it must still
+    train with the bound, or a likelihood reaches 0 and the loss inf within a few steps."""
+    from s2c_pipeline.codec.weights import export_checkpoint
+    from s2c_pipeline.codec.zoo import create_model
+    from s2c_pipeline.train.loop import init_weights, make_state
+
+    source = export_checkpoint(create_model("s2c-conv-small"), tmp_path / "source", recipe={})
+    state = make_state(load_train_config(None, []), torch.device("cpu"))
+    init_weights(state, source.path)
+    bounds = {n: b for n, b in state.model.state_dict().items() if n.endswith("likelihood_lower_bound.bound")}
+    assert bounds and all(float(b) == pytest.approx(1e-9) for b in bounds.values())
+    loaded, _ = load_checkpoint(source.path)
+    assert all(float(loaded.state_dict()[n]) == 0 for n in bounds)  # what the file holds
+
+
+def test_remap_gains_interpolates_and_extends_in_log_lambda():
+    from s2c_pipeline.train.loop import remap_gains
+
+    table = torch.tensor([[0.0, 1.0], [1.0, 3.0]])  # at lambdas 0.01 and 0.04
+    out = remap_gains(table, (0.01, 0.04), (0.005, 0.02, 0.04, 0.16))
+    torch.testing.assert_close(out, torch.tensor([[-0.5, 0.0], [0.5, 2.0], [1.0, 3.0], [2.0, 5.0]]))
+    with pytest.raises(ValueError, match="increasing lambdas"):
+        remap_gains(table, (0.04, 0.01), (0.02,))
+
+
+def test_detail_picked_crops_are_more_detailed_and_seeded(tmp_path):
+    """crop_candidates: half of the image is flat, half is noise; picking the most detailed of 4
+    draws lands on the noise far more often than a plain draw, and a seed repeats the crops."""
+    import numpy as np
+
+    from s2c_pipeline.train.loop import CropSampler, detail
+
+    rng = np.random.default_rng(0)
+    image = np.full((256, 512, 3), 128, np.uint8)
+    image[:, 256:] = rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(image).save(tmp_path / "half.png")
+    pack = build_datapack([tmp_path / "half.png"], tmp_path / "pack.tar", max_side=512)
+    from s2c_pipeline.train.datapack import DataPack
+
+    loaded = DataPack(pack)
+
+    def noisy_share(candidates: int) -> float:
+        sampler = CropSampler(loaded, [0], patch=64, seed=1, candidates=candidates)
+        return float(np.mean([detail(sampler.crop()) > 40 for _ in range(200)]))
+
+    assert noisy_share(4) > noisy_share(1) + 0.2
+    a, b = (CropSampler(loaded, [0], patch=64, seed=9, candidates=4).batch(3) for _ in range(2))
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="crop_candidates"):
+        CropSampler(loaded, [0], patch=64, seed=0, candidates=0)
+
+
 def test_missing_pack_is_a_usage_error(tmp_path):
     r = s2c("train", "--set", f"data={tmp_path}/nope.tar")
     assert r.returncode == 2 and "datapack" in r.stderr
@@ -148,6 +231,38 @@ def test_bundling_a_newer_checkpoint_keeps_the_older_one_decodable(tmp_path):
     assert codec.decode(old_stream).rgb.shape == (40, 48, 3)
     bundle(newer, default=True, directory=package)  # bundling again changes nothing
     assert [(e.sha256, e.current) for e in bundled_weights(package)] == [(newer.sha256, True), (older.sha256, False)]
+
+
+def test_a_retired_checkpoint_leaves_the_package_but_its_streams_say_where_it_is(tmp_path):
+    """retire: the file goes (the 40 MB cap), the index keeps the record, and a stream naming it
+    fails with the command that brings the file back instead of a bare "unknown weights"."""
+    from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream
+    from s2c_pipeline.codec.weights import WeightsNotFound, bundled_weights, export_checkpoint, find_weights
+    from s2c_pipeline.codec.zoo import create_model
+    from s2c_pipeline.imaging import load_image
+    from s2c_pipeline.train.export import bundle, retire
+
+    package = tmp_path / "weights"
+    older, newer, newest = (
+        export_checkpoint(create_model("s2c-conv-small", lambdas=(0.001 * s, 0.01)), tmp_path / f"e{s}", recipe={})
+        for s in (1, 2, 3)
+    )
+    bundle(older, default=True, directory=package)
+    old_stream = ImageCodec(load_checkpoint(older.path, "cpu")[0], older, device="cpu").encode(load_image(_png(40, 32)), 1.0)
+    with pytest.raises(ValueError, match="is the current s2c-conv-small checkpoint"):
+        retire(older.weights_id, commit="abc1234", left_in="test", directory=package)
+    bundle(newer, default=True, directory=package)
+    removed = retire(older.weights_id, commit="abc1234", left_in="v0.3", directory=package)
+    assert not removed.exists() and removed.name == older.path.name
+    assert [e.sha256 for e in bundled_weights(package)] == [newer.sha256]
+    with pytest.raises(WeightsNotFound, match=rf"git show abc1234:s2c_pipeline/codec/weights/{older.path.name}"):
+        find_weights("s2c-conv-small", older.weights_id, directory=package)
+    # the record survives the next bundle, and the file named in the hint decodes the old stream
+    bundle(newest, default=True, directory=package)
+    with pytest.raises(WeightsNotFound, match=r"left the package in v0\.3"):
+        find_weights(weights_id=older.weights_id, directory=package)
+    codec = codec_for_bitstream(old_stream, source="old.s2c", extra_weights=[older.path], device="cpu")
+    assert codec.decode(old_stream).rgb.shape == (32, 40, 3)
 
 
 def _png(width: int, height: int) -> bytes:

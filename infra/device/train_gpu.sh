@@ -8,8 +8,8 @@
 #   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
 #       --platform manylinux_2_34_x86_64 -d .whl compressai==1.2.8
 #   python3 -m pip download --no-deps --only-binary=:all: -d .whl pytorch-msssim==1.0.0
-#   make pack        # data-cache/train-pack.tar, 15 MB
-# then run this script with carry [".whl", "data-cache/train-pack.tar"] and, as its argument, the
+#   make pack-enlightenment        # data-cache/train-pack-enlightenment.tar, 35 MB
+# then run this script with carry [".whl", "data-cache/train-pack-enlightenment.tar"] and, as its argument, the
 # checkpoint to start from (default: the bundled current s2c-conv-small weights). Each call trains
 # for the config's max_minutes (8, inside the 10-minute limit of one command); a next call on a
 # fresh machine passes the export that came back as its argument. Adam restarts at every init.

@@ -120,12 +120,13 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[S2C
     return model.to(device).eval(), payload.get("recipe", {})
 
 
+def _index_entries(directory: Path) -> list[dict[str, Any]]:
+    index_file = directory / INDEX_FILE.name
+    return json.loads(index_file.read_text()) if index_file.exists() else []
+
+
 def bundled_weights(directory: Path = BUNDLED_DIR) -> list[WeightsEntry]:
     """The checkpoints shipped in the package, as listed in ``weights/index.json``."""
-    index_file = directory / INDEX_FILE.name
-    if not index_file.exists():
-        return []
-    entries = json.loads(index_file.read_text())
     return [
         WeightsEntry(
             model_name=e["model_name"],
@@ -135,17 +136,32 @@ def bundled_weights(directory: Path = BUNDLED_DIR) -> list[WeightsEntry]:
             default=e.get("default", False),
             current=e.get("current", True),
         )
-        for e in entries
+        for e in _index_entries(directory)
+        if "retired" not in e
     ]
+
+
+def retired_hint(weights_id: str, directory: Path = BUNDLED_DIR) -> str:
+    """How to get a checkpoint that left the package (the 40 MB cap), or "" if it never did."""
+    for e in _index_entries(directory):
+        if "retired" in e and e["sha256"].startswith(weights_id):
+            where = e["retired"]
+            return (
+                f"weights {weights_id} of {e['model_name']} left the package in {where['left_in']} to keep it under "
+                f"40 MB; get the file from the s2c-pipeline repository with `git show {where['commit']}:"
+                f"s2c_pipeline/codec/weights/{e['file']} > {e['file']}` and pass --weights {e['file']}"
+            )
+    return ""
 
 
 def find_weights(
     model_name: str | None = None,
     weights_id: str | None = None,
     extra: list[WeightsEntry] | None = None,
+    directory: Path = BUNDLED_DIR,
 ) -> WeightsEntry:
     """Pick a checkpoint: by weights id when decoding, else the model's (or the default) one."""
-    candidates = [*(extra or []), *bundled_weights()]
+    candidates = [*(extra or []), *bundled_weights(directory)]
     for entry in candidates:
         if weights_id is not None and entry.weights_id != weights_id:
             continue
@@ -156,6 +172,8 @@ def find_weights(
         if model_name is None and weights_id is None and not entry.default:
             continue
         return entry
+    if weights_id is not None and (hint := retired_hint(weights_id, directory)):
+        raise WeightsNotFound(hint)
     wanted = " ".join(x for x in (model_name, weights_id and f"weights {weights_id}") if x) or "default model"
     known = ", ".join(f"{e.model_name} ({e.weights_id})" for e in candidates) or "none"
     raise WeightsNotFound(f"no checkpoint for {wanted}; available: {known}. Pass --weights FILE.pt")

@@ -18,6 +18,10 @@ class TrainConfig:
     steps: int = 2000
     batch_size: int = 8
     patch: int = 128
+    # Candidate crops drawn per training crop; the most detailed one (largest mean absolute
+    # difference between neighbouring pixels) is kept. 1 = plain uniform crops. Wallpapers are
+    # mostly smooth; photos people archive are not.
+    crop_candidates: int = 1
     lr: float = 1e-4
     aux_lr: float = 1e-3
     lr_drop_at: float = 0.9  # fraction of steps after which lr is divided by 10
@@ -30,10 +34,13 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda
     amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
+    channels_last: bool = False  # NHWC tensors: about 15 % faster steps on CPU (oneDNN convolutions)
     max_minutes: float = 0.0  # stop (checkpointed, resumable) after this wall time; 0 = no limit
     # An exported checkpoint (13.8 MB, unlike the 76 MB last.pt with Adam state) whose weights start
     # a run that has no last.pt yet: how a GPU machine that receives at most 64 MiB continues
-    # the bundled weights. Adam restarts from zero.
+    # the bundled weights. Adam restarts from zero. Its rate points may differ from this run's
+    # ``lambdas``: the gains of a new rate point start from the exported ones, interpolated or
+    # extrapolated in log-lambda per channel.
     init_from: str = ""
 
     def to_dict(self) -> dict[str, Any]:

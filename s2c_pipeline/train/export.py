@@ -57,7 +57,7 @@ def bundle(entry: WeightsEntry, *, default: bool, directory: Path = BUNDLED_DIR)
     index = json.loads(index_file.read_text()) if index_file.exists() else []
     index = [e for e in index if e["sha256"] != entry.sha256]
     for e in index:
-        if e["model_name"] == entry.model_name:
+        if e["model_name"] == entry.model_name and "retired" not in e:
             e["current"] = False
         if default:
             e["default"] = False
@@ -74,3 +74,25 @@ def bundle(entry: WeightsEntry, *, default: bool, directory: Path = BUNDLED_DIR)
     # One stable order: by model, its current checkpoint first.
     index.sort(key=lambda e: (e["model_name"], not e.get("current", True)))
     index_file.write_text(json.dumps(index, indent=2) + "\n")
+
+
+def retire(weights_id: str, *, commit: str, left_in: str, directory: Path = BUNDLED_DIR) -> Path:
+    """Take a non-current checkpoint out of the package (the 40 MB cap) while its index entry stays,
+    saying which commit still holds the file, so a stream that names it gets a usable message.
+
+    ``commit``: one that contains the file; ``left_in``: a label for the change that removes it.
+    Returns the removed file's path."""
+    index_file = directory / INDEX_FILE.name
+    index = json.loads(index_file.read_text())
+    matches = [e for e in index if e["sha256"].startswith(weights_id) and "retired" not in e]
+    if len(matches) != 1:
+        raise ValueError(f"{weights_id!r} matches {len(matches)} bundled checkpoints; give a longer weights id")
+    (e,) = matches
+    if e.get("current", True):
+        raise ValueError(f"{e['file']} is the current {e['model_name']} checkpoint; bundle a newer one first")
+    e["retired"] = {"commit": commit, "left_in": left_in}
+    e["default"] = False
+    index_file.write_text(json.dumps(index, indent=2) + "\n")
+    removed = directory / e["file"]
+    removed.unlink(missing_ok=True)
+    return removed

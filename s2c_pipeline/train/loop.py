@@ -6,11 +6,13 @@ stopped at any point (``max_minutes``, a 10-minute GPU lease, Ctrl-C) resumes wh
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import json
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,29 +46,48 @@ def resolve_device(name: str) -> torch.device:
 
 
 class CropSampler:
-    """Random crops with flips from the training part of a data pack (decoded once, kept in RAM)."""
+    """Random crops with flips from the training part of a data pack (decoded once, kept in RAM).
 
-    def __init__(self, pack: DataPack, indices: list[int], patch: int, seed: int) -> None:
+    With ``candidates`` > 1, each crop is the most detailed of that many uniform draws.
+    """
+
+    def __init__(self, pack: DataPack, indices: list[int], patch: int, seed: int, candidates: int = 1) -> None:
+        if candidates < 1:
+            raise ValueError(f"crop_candidates must be at least 1, not {candidates}")
         self.images = [pack.image(i) for i in indices]
         self.images = [im for im in self.images if min(im.shape[:2]) >= patch]
         if not self.images:
             raise ValueError(f"no training image is at least {patch}px on its short side")
         self.patch = patch
+        self.candidates = candidates
         self.rng = np.random.default_rng(seed)
 
+    def _uniform_crop(self) -> np.ndarray:
+        im = self.images[self.rng.integers(len(self.images))]
+        y = self.rng.integers(im.shape[0] - self.patch + 1)
+        x = self.rng.integers(im.shape[1] - self.patch + 1)
+        return im[y : y + self.patch, x : x + self.patch]
+
+    def crop(self) -> np.ndarray:
+        if self.candidates == 1:
+            crop = self._uniform_crop()
+        else:
+            crop = max((self._uniform_crop() for _ in range(self.candidates)), key=detail)
+        if self.rng.random() < 0.5:
+            crop = crop[:, ::-1]
+        if self.rng.random() < 0.5:
+            crop = crop[::-1]
+        return np.ascontiguousarray(crop)
+
     def batch(self, size: int) -> torch.Tensor:
-        crops = []
-        for _ in range(size):
-            im = self.images[self.rng.integers(len(self.images))]
-            y = self.rng.integers(im.shape[0] - self.patch + 1)
-            x = self.rng.integers(im.shape[1] - self.patch + 1)
-            crop = im[y : y + self.patch, x : x + self.patch]
-            if self.rng.random() < 0.5:
-                crop = crop[:, ::-1]
-            if self.rng.random() < 0.5:
-                crop = crop[::-1]
-            crops.append(np.ascontiguousarray(crop))
+        crops = [self.crop() for _ in range(size)]
         return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
+
+
+def detail(crop: np.ndarray) -> float:
+    """Mean absolute difference between horizontally and vertically neighbouring pixel values."""
+    c = crop.astype(np.int16)
+    return float(np.abs(np.diff(c, axis=0)).mean() + np.abs(np.diff(c, axis=1)).mean())
 
 
 def validation_batch(pack: DataPack, indices: list[int], size: int = 256) -> torch.Tensor:
@@ -123,14 +144,44 @@ def load_training_checkpoint(state: TrainState, path: Path) -> None:
 
 
 def init_weights(state: TrainState, path: Path) -> None:
-    """Copy an exported checkpoint's weights (fp16 on disk) into a fresh state's model."""
+    """Copy an exported checkpoint's weights (fp16 on disk) into a fresh state's model.
+
+    The checkpoint may have other rate points than this run: its gain tables are then remapped
+    onto this run's lambdas (``remap_gains``); every other weight must match in shape.
+    """
     model, _ = load_checkpoint(path, "cpu")
-    if model.config != state.model.config:
+    target = state.model.config
+    if dataclasses.replace(model.config, lambdas=target.lambdas) != target:
         raise ValueError(
-            f"{path} holds {model.config.name} with another config than this run's {state.model.config.name}; "
-            "init_from needs the same model and lambdas"
+            f"{path} holds {model.config.name} with another config than this run's {target.name}; "
+            "init_from needs the same model (only lambdas may differ)"
         )
-    state.model.load_state_dict(model.state_dict())
+    weights = model.state_dict()
+    # Lower bounds (likelihood 1e-9, scale 0.11) are constants of the layers, not learned; the fp16
+    # export rounds 1e-9 to 0, and training without that bound reaches log(0) within steps.
+    for name, value in state.model.state_dict().items():
+        if name.endswith(".bound"):
+            weights[name] = value
+    for name in ("log_gain", "log_inverse_gain"):
+        weights[name] = remap_gains(weights[name], model.config.lambdas, target.lambdas)
+    state.model.load_state_dict(weights)
+
+
+def remap_gains(table: torch.Tensor, lambdas: Sequence[float], new_lambdas: Sequence[float]) -> torch.Tensor:
+    """Per-channel log-gains (len(lambdas), M) -> (len(new_lambdas), M), piecewise linear in
+    log-lambda between trained rate points and extended along the end segments beyond them."""
+    if list(lambdas) == list(new_lambdas):
+        return table.clone()
+    if len(lambdas) < 2 or any(b <= a for a, b in itertools.pairwise(lambdas)):
+        raise ValueError(f"remapping gains needs at least two increasing lambdas, got {tuple(lambdas)}")
+    known = np.log(np.asarray(lambdas, dtype=np.float64))
+    rows = []
+    for lam in new_lambdas:
+        x = math.log(lam)
+        i = int(np.clip(np.searchsorted(known, x) - 1, 0, len(known) - 2))
+        t = (x - known[i]) / (known[i + 1] - known[i])
+        rows.append(table[i] + t * (table[i + 1] - table[i]))
+    return torch.stack(rows)
 
 
 @torch.no_grad()
@@ -178,9 +229,11 @@ def train(
         log.info("started from the weights of %s", cfg.init_from)
     if is_main:
         save_effective_config(cfg, out)
-    sampler = CropSampler(pack, train_idx, cfg.patch, cfg.seed + state.step)
+    sampler = CropSampler(pack, train_idx, cfg.patch, cfg.seed + state.step, cfg.crop_candidates)
     val_batch = validation_batch(pack, val_idx).to(device)
     lambdas = torch.tensor(state.model.config.lambdas, device=device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    state.model.to(memory_format=memory_format)
     net = wrap_model(state.model) if wrap_model else state.model
     amp = cfg.amp and device.type == "cuda"
     started = time.monotonic()
@@ -192,7 +245,7 @@ def train(
         lr = cfg.lr * (0.1 if state.step >= cfg.lr_drop_at * cfg.steps else 1.0)
         for group in state.optimizer.param_groups:
             group["lr"] = lr
-        x = sampler.batch(cfg.batch_size).to(device, non_blocking=True)
+        x = sampler.batch(cfg.batch_size).to(device, non_blocking=True, memory_format=memory_format)
         q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
             out_ = net(x, q)
