@@ -325,3 +325,42 @@ def test_bad_arguments_are_usage_errors(crops: Path, weights_file: Path, tmp_pat
 def test_missing_input_is_a_usage_error(tmp_path: Path, weights_file: Path, capsys) -> None:
     assert s2c(["analyze", str(tmp_path / "nothing-*.tar"), "--weights", str(weights_file)]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_analyze_gives_each_image_the_status_compress_records(weights_file: Path, tmp_path: Path) -> None:
+    """One coding path: an image over --max-pixels is ``skipped_too_large`` in both (not ``bad_input``),
+    bytes that are not an image are ``bad_input``, and a coded image has the compress row's size."""
+    from s2c_pipeline.analysis.coding import code_image
+    from s2c_pipeline.analysis.sampling import PickedImage
+    from s2c_pipeline.codec.image_codec import ImageCodec
+    from s2c_pipeline.pipeline.compress_shard import EncodeSettings, compress_shard
+    from s2c_pipeline.shards import read_shard
+
+    codec = ImageCodec.load(weights_file=weights_file, device="cpu")
+    rng = np.random.default_rng(3)
+    members = {}
+    for key, size in (("small", (40, 56)), ("large", (96, 120))):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(buffer, "PNG")
+        members[f"{key}.png"] = buffer.getvalue()
+    members["junk.jpg"] = b"not an image\n" * 30
+    writer = TarShardWriter()
+    for name, data in members.items():
+        writer.add(name, data)
+    shard = tmp_path / "00000.tar"
+    shard.write_bytes(writer.finish())
+    max_pixels = 64 * 64
+    settings = EncodeSettings(QUALITY, max_pixels, device="cpu")
+    rows = compress_shard(read_shard(str(shard)), codec, settings, output_url=str(tmp_path / "out.tar")).rows
+    by_key = {row.key: row for row in rows}
+    assert {k: r.status for k, r in by_key.items()} == {"small": "ok", "large": "skipped_too_large",
+                                                       "junk": "bad_input"}
+    for name, data in members.items():
+        key = name.split(".")[0]
+        (coded,) = code_image(PickedImage(0, str(shard), key, name, data, 1.0), codec, (QUALITY,),
+                              max_pixels=max_pixels).coded
+        assert coded.status == by_key[key].status
+        if coded.status == "ok":
+            assert coded.coded_bytes == by_key[key].s2c_bytes
+        else:
+            assert coded.coded_bytes == len(data) and coded.error

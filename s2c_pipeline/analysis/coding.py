@@ -1,9 +1,9 @@
 """The sampled images through our codec, exactly as ``s2c compress`` codes them, and the classical codecs.
 
-Ours: ``load_image`` then ``ImageCodec.encode_timed`` (encode and decode again), so sizes and
-metrics are those a run would write into its manifest. An image that ``load_image`` rejects or the
-codec fails on gets the manifest's status, and its coded size is its source size, since the
-pipeline carries such images into the output verbatim.
+Ours: ``codec.image_coding``, the very function ``s2c compress`` codes each image with (encode,
+decode again, measure), so sizes, metrics and failure statuses are those a run would write into
+its manifest. An image that is not coded keeps its status, and its coded size is its source size,
+since the pipeline carries such images into the output verbatim.
 
 The classical codecs (``s2c_pipeline.evaluate``) code the same RGB pixels at a few settings, for
 the RD comparison only; they do not enter the projection.
@@ -26,9 +26,9 @@ import torch
 
 from s2c_pipeline.analysis.sampling import PickedImage
 from s2c_pipeline.codec.image_codec import ImageCodec
+from s2c_pipeline.codec.image_coding import OK, EncodeSettings, NotCoded, code_one, prepare_image
 from s2c_pipeline.evaluate.classical import ClassicalCodec, classical_codecs
 from s2c_pipeline.evaluate.rd import EvalImage, RDPoint, measure
-from s2c_pipeline.imaging import ImageRejected, load_image, ms_ssim, psnr
 
 CLASSICAL_SETTINGS = (10, 30, 50, 70, 90)
 """A few settings per classical codec: enough for a curve, cheap next to our own encodes."""
@@ -53,7 +53,7 @@ class CodedImage:
 
     @property
     def bpp(self) -> float:
-        if self.status != "ok" or not self.width or not self.height:
+        if self.status != OK or not self.width or not self.height:
             return math.nan
         return self.coded_bytes * 8 / (self.width * self.height)
 
@@ -78,21 +78,20 @@ def code_image(
     source_bytes = len(picked.data)
     done = replace(picked, data=b"")
     try:
-        prepared = load_image(picked.data, max_pixels=max_pixels)
-    except ImageRejected as exc:
-        rejected = tuple(CodedImage(q, "bad_input", source_bytes, source_bytes, error=str(exc)) for q in qualities)
+        prepared = prepare_image(picked.data, max_pixels)
+    except NotCoded as failure:
+        rejected = tuple(CodedImage(q, failure.status, source_bytes, source_bytes, error=failure.error)
+                         for q in qualities)
         return ImageResult(done, rejected)
     coded = []
     for quality in qualities:
-        try:
-            data, decoded, timing = codec.encode_timed(prepared, quality)
-        except (RuntimeError, ValueError, MemoryError) as exc:
-            message = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            coded.append(CodedImage(quality, "encode_error", source_bytes, source_bytes, error=message))
+        outcome = code_one(prepared, codec, EncodeSettings(quality, max_pixels, device=str(codec.device)))
+        if isinstance(outcome, NotCoded):
+            coded.append(CodedImage(quality, outcome.status, source_bytes, source_bytes, error=outcome.error))
             continue
         coded.append(CodedImage(
-            quality, "ok", source_bytes, len(data), prepared.width, prepared.height,
-            psnr(prepared.rgb, decoded.rgb), ms_ssim(prepared.rgb, decoded.rgb), timing.encode_ms, timing.decode_ms,
+            quality, OK, source_bytes, len(outcome.s2c), outcome.width, outcome.height,
+            outcome.psnr, outcome.ms_ssim, outcome.encode_ms, outcome.decode_ms,
         ))
     reference = EvalImage(picked.key, prepared.rgb, f"{picked.shard_url}:{picked.member}")
     points = tuple(measure(c, reference, s) for c in classical for s in CLASSICAL_SETTINGS)

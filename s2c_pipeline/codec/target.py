@@ -1,7 +1,7 @@
 """Per-image quality selection: the lowest quality that reaches a PSNR, or the highest within a bpp.
 
 Both PSNR and rate grow with quality, so a bisection over a grid of quality values needs about
-log2(grid size) encodes (six for the default grid of eighths over 1..6). Each probe is a real
+log2(grid size) encodes (six for the default grid of eighths over 1..8). Each probe is a real
 encode and decode, so the chosen file is exactly the one measured.
 """
 

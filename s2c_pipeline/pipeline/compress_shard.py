@@ -4,7 +4,7 @@ A pure function of its inputs (no Ray, no storage), so it is tested directly. Pe
 policy ``record_and_keep_original``: any sample that is not coded gets a manifest row with its
 status and error, and its original image member is carried into the output tar verbatim, so the
 output dataset is always whole. The statuses of images given to the codec are those of
-``sample_coding``; this module adds
+``codec.image_coding``; this module adds
 
 * ``ok``: coded, decoded again (decode-verify), metrics and the decoded pixels' hash recorded;
 * ``bad_input`` for a sample without an image member, or one that already holds a ``.s2c`` member;
@@ -24,10 +24,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from s2c_pipeline.codec.image_codec import ImageCodec
+from s2c_pipeline.codec.image_coding import BAD_INPUT, OK, Coded, EncodeSettings, NotCoded, code_images
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.manifest import ManifestRow
 from s2c_pipeline.pipeline.results import ShardStats
-from s2c_pipeline.pipeline.sample_coding import BAD_INPUT, OK, Coded, EncodeSettings, NotCoded, code_images
 from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,8 @@
-"""Image members -> coded images or failure statuses, batching images of one padded size.
+"""Image bytes -> coded images or failure statuses, batching images of one padded size.
 
-Every image is encoded, decoded again (decode-verify) and measured; a failure becomes a
+The one way an image is coded for a record: ``s2c compress`` (a manifest row per image) and
+``s2c analyze`` (a sampled projection of what compress would write) both come here. Every image
+is encoded, decoded again (decode-verify) and measured; a failure becomes a
 ``NotCoded`` with the manifest status that names it (``docs/manifest.md``):
 
 * ``bad_input``: not an image the imaging module accepts;
@@ -20,6 +22,7 @@ import logging
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from PIL import Image
 
@@ -28,12 +31,19 @@ from s2c_pipeline.codec.batching import DEFAULT_BATCH_PIXELS, plan_batches
 from s2c_pipeline.codec.image_codec import DecodedImage, EncodeTiming, ImageCodec, padded_size
 from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.imaging import ImageRejected, PreparedImage, load_image, metrics
-from s2c_pipeline.shards import Member
 
 log = logging.getLogger(__name__)
 
 OK, BAD_INPUT, TOO_LARGE = "ok", "bad_input", "skipped_too_large"
 ENCODE_ERROR, VERIFY_FAILED = "encode_error", "verify_failed"
+
+
+class ImageBytes(Protocol):
+    """An image file's bytes as a reader gives them (``shards.Member`` is one)."""
+
+    data: bytes
+    omitted: str | None
+    """Why ``data`` is empty although the file is not (a reader's size limit), else ``None``."""
 
 
 @dataclass(frozen=True)
@@ -77,13 +87,13 @@ class NotCoded(Exception):
         self.error = error
 
 
-def code_images(images: Sequence[Member], codec: ImageCodec, settings: EncodeSettings) -> list[Coded | NotCoded]:
+def code_images(images: Sequence[ImageBytes], codec: ImageCodec, settings: EncodeSettings) -> list[Coded | NotCoded]:
     """One outcome per image member, in order. Per-image targets are searched one image at a time."""
     outcomes: list[Coded | NotCoded | None] = [None] * len(images)
     prepared: dict[int, PreparedImage] = {}
     for i, image in enumerate(images):
         try:
-            prepared[i] = _prepare(image, settings)
+            prepared[i] = prepare_image(image.data, settings.max_pixels, omitted=image.omitted)
         except NotCoded as failure:
             outcomes[i] = failure
     order = list(prepared)
@@ -98,31 +108,33 @@ def code_images(images: Sequence[Member], codec: ImageCodec, settings: EncodeSet
     return outcomes  # type: ignore[return-value]  # every slot is filled above
 
 
-def _prepare(image: Member, settings: EncodeSettings) -> PreparedImage:
-    if image.omitted:
-        raise NotCoded(TOO_LARGE, f"image member not read by the shard reader: {image.omitted}")
+def prepare_image(data: bytes, max_pixels: int, *, omitted: str | None = None) -> PreparedImage:
+    """``load_image``, with a rejection raised as ``NotCoded`` carrying its manifest status."""
+    if omitted:
+        raise NotCoded(TOO_LARGE, f"image member not read by the shard reader: {omitted}")
     try:
-        return load_image(image.data, max_pixels=settings.max_pixels)
+        return load_image(data, max_pixels=max_pixels)
     except ImageRejected as exc:
-        status = TOO_LARGE if _too_large(image.data, settings.max_pixels) else BAD_INPUT
+        status = TOO_LARGE if _too_large(data, max_pixels) else BAD_INPUT
         raise NotCoded(status, str(exc)) from None
 
 
 def _code_batch(images: list[PreparedImage], codec: ImageCodec, settings: EncodeSettings) -> list[Coded | NotCoded]:
     if len(images) == 1:
-        return [_code_one(images[0], codec, settings)]
+        return [code_one(images[0], codec, settings)]
     try:
         results = codec.encode_timed_batch(images, settings.quality)
     except (BitstreamError, RuntimeError, ValueError, MemoryError) as exc:
         log.info("a batch of %d images failed (%s); coding them one by one", len(images), str(exc).splitlines()[0])
-        return [_code_one(image, codec, settings) for image in images]
+        return [code_one(image, codec, settings) for image in images]
     return [
         _measured(image, data, decoded, timing, settings.quality, None)
         for image, (data, decoded, timing) in zip(images, results, strict=True)
     ]
 
 
-def _code_one(prepared: PreparedImage, codec: ImageCodec, settings: EncodeSettings) -> Coded | NotCoded:
+def code_one(prepared: PreparedImage, codec: ImageCodec, settings: EncodeSettings) -> Coded | NotCoded:
+    """Encode, decode again and measure one image at ``settings.quality`` (or its target)."""
     quality, note = settings.quality, None
     try:
         if settings.target is None:
