@@ -69,7 +69,7 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def compressed(crops: Path, weights_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every crop shard compressed at QUALITY into an output prefix, by the pipeline's shard job."""
     from s2c_pipeline.codec.image_codec import ImageCodec
-    from s2c_pipeline.pipeline.compress_shard import EncodeSettings
+    from s2c_pipeline.codec.image_coding import EncodeSettings
     from s2c_pipeline.pipeline.config import RunConfig
     from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
     from s2c_pipeline.pipeline.resume import ShardTask
@@ -333,7 +333,8 @@ def test_analyze_gives_each_image_the_status_compress_records(weights_file: Path
     from s2c_pipeline.analysis.coding import code_image
     from s2c_pipeline.analysis.sampling import PickedImage
     from s2c_pipeline.codec.image_codec import ImageCodec
-    from s2c_pipeline.pipeline.compress_shard import EncodeSettings, compress_shard
+    from s2c_pipeline.codec.image_coding import EncodeSettings
+    from s2c_pipeline.pipeline.compress_shard import compress_shard
     from s2c_pipeline.shards import read_shard
 
     codec = ImageCodec.load(weights_file=weights_file, device="cpu")

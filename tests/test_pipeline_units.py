@@ -16,9 +16,10 @@ from pipeline_fixtures import image_bytes, make_shards, sample_members, weights_
 
 from s2c_pipeline.bitstream import decode_container
 from s2c_pipeline.codec.image_codec import ImageCodec
+from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.pipeline import ResumeRefused, RunConfig, compress, format_summary
-from s2c_pipeline.pipeline.compress_shard import EncodeSettings, compress_shard
+from s2c_pipeline.pipeline.compress_shard import compress_shard
 from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
 from s2c_pipeline.pipeline.output_paths import UnsafeName, check_relative_name, safe_local_path
 from s2c_pipeline.pipeline.selection import SelectionError, select_rows
