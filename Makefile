@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation
+.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation device-prep
 
 venv: $(STAMP)
 
@@ -45,6 +45,14 @@ pack-enlightenment: data-cache/train-pack-enlightenment.tar
 data-cache/train-pack-enlightenment.tar: | $(STAMP)
 	$(PY) -m s2c_pipeline.photos.fetch --with-enlightenment --out data-cache/photos-enlightenment
 	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos-enlightenment/train --out $@
+
+# What infra/device/train_gpu.sh needs carried to a lent GPU machine (Python 3.12, no compressai):
+# the two wheels it lacks, the pack, and streams written here for its CPU <-> GPU decode check.
+device-prep: $(STAMP) data-cache/train-pack-enlightenment.tar
+	$(PY) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_34_x86_64 -d .whl compressai==1.2.8
+	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .whl pytorch-msssim==1.0.0
+	$(PY) infra/device/cross_device_check.py encode --device cpu --out .gpu-check/cpu --decoded runs/cpu-decoded.npz
 
 # The bundled s2c-conv-small weights (docs/weights.md): stage 1 (3000 steps, exported as the
 # first bundled checkpoint), then the same run resumed to 10000 steps. Rerun to resume after a stop.

@@ -19,7 +19,7 @@ import numpy as np
 
 from s2c_pipeline.photos import evaluation_photos
 from s2c_pipeline.train.datapack import DataPack
-from s2c_pipeline.train.loop import CropSampler, detail
+from s2c_pipeline.train.crops import CropSampler, detail
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -157,7 +157,7 @@ def test_detail_picked_crops_are_more_detailed_and_seeded(tmp_path):
     draws lands on the noise far more often than a plain draw, and a seed repeats the crops."""
     import numpy as np
 
-    from s2c_pipeline.train.loop import CropSampler, detail
+    from s2c_pipeline.train.crops import CropSampler, detail
 
     rng = np.random.default_rng(0)
     image = np.full((256, 512, 3), 128, np.uint8)

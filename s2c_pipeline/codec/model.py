@@ -75,7 +75,10 @@ class S2CFormer(nn.Module):
         y = self.g_a(x)
         gain = self.log_gain[quality_index].exp()[:, :, None, None]
         inverse = self.log_inverse_gain[quality_index].exp()[:, :, None, None]
-        out = self.latent_codec(y * gain)
+        # Likelihoods in bfloat16 (8-bit mantissa) would make the rate term noise: under autocast,
+        # the entropy model still runs in float32.
+        with torch.autocast(x.device.type, enabled=False):
+            out = self.latent_codec(y.float() * gain)
         x_hat = self.g_s(out["y_hat"] * inverse)
         return {"x_hat": x_hat, "likelihoods": out["likelihoods"]}
 

@@ -25,6 +25,9 @@ class TrainConfig:
     lr: float = 1e-4
     aux_lr: float = 1e-3
     lr_drop_at: float = 0.9  # fraction of steps after which lr is divided by 10
+    # Or: divide lr by 10 after this many minutes of training (summed over resumes), for a
+    # time-boxed run (a lent GPU) whose step count is not known in advance. 0 = use lr_drop_at.
+    lr_drop_minutes: float = 0.0
     clip: float = 1.0
     lambdas: tuple[float, ...] = ()  # empty: the model config's own rate points
     val_every: int = 250
@@ -32,9 +35,14 @@ class TrainConfig:
     checkpoint_every: int = 250
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
-    amp: bool = True  # bfloat16 autocast on CUDA; ignored on CPU
+    # bfloat16 autocast of the transforms on CUDA (the entropy model stays float32); ignored on CPU
+    amp: bool = True
     threads: int = 0  # torch CPU threads; 0 leaves torch's default
     channels_last: bool = False  # NHWC tensors: about 15 % faster steps on CPU (oneDNN convolutions)
+    # Threads that make training crops: 0 = in the training loop itself (a 2-core CPU has no cores
+    # to spare); n > 0 = the next batches are made on a background thread, their candidate crops
+    # scored on n threads, while the GPU trains. The crops are the same either way.
+    loader_threads: int = 0
     max_minutes: float = 0.0  # stop (checkpointed, resumable) after this wall time; 0 = no limit
     # An exported checkpoint (13.8 MB, unlike the 76 MB last.pt with Adam state) whose weights start
     # a run that has no last.pt yet: how a GPU machine that receives at most 64 MiB continues

@@ -24,6 +24,7 @@ from s2c_pipeline.codec.model import S2CFormer
 from s2c_pipeline.codec.weights import load_checkpoint
 from s2c_pipeline.codec.zoo import create_model
 from s2c_pipeline.train.config import TrainConfig, save_effective_config
+from s2c_pipeline.train.crops import CropSampler, Prefetcher
 from s2c_pipeline.train.datapack import DataPack
 from s2c_pipeline.train.loss import rate_distortion
 
@@ -43,51 +44,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
-
-
-class CropSampler:
-    """Random crops with flips from the training part of a data pack (decoded once, kept in RAM).
-
-    With ``candidates`` > 1, each crop is the most detailed of that many uniform draws.
-    """
-
-    def __init__(self, pack: DataPack, indices: list[int], patch: int, seed: int, candidates: int = 1) -> None:
-        if candidates < 1:
-            raise ValueError(f"crop_candidates must be at least 1, not {candidates}")
-        self.images = [pack.image(i) for i in indices]
-        self.images = [im for im in self.images if min(im.shape[:2]) >= patch]
-        if not self.images:
-            raise ValueError(f"no training image is at least {patch}px on its short side")
-        self.patch = patch
-        self.candidates = candidates
-        self.rng = np.random.default_rng(seed)
-
-    def _uniform_crop(self) -> np.ndarray:
-        im = self.images[self.rng.integers(len(self.images))]
-        y = self.rng.integers(im.shape[0] - self.patch + 1)
-        x = self.rng.integers(im.shape[1] - self.patch + 1)
-        return im[y : y + self.patch, x : x + self.patch]
-
-    def crop(self) -> np.ndarray:
-        if self.candidates == 1:
-            crop = self._uniform_crop()
-        else:
-            crop = max((self._uniform_crop() for _ in range(self.candidates)), key=detail)
-        if self.rng.random() < 0.5:
-            crop = crop[:, ::-1]
-        if self.rng.random() < 0.5:
-            crop = crop[::-1]
-        return np.ascontiguousarray(crop)
-
-    def batch(self, size: int) -> torch.Tensor:
-        crops = [self.crop() for _ in range(size)]
-        return torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() / 255.0
-
-
-def detail(crop: np.ndarray) -> float:
-    """Mean absolute difference between horizontally and vertically neighbouring pixel values."""
-    c = crop.astype(np.int16)
-    return float(np.abs(np.diff(c, axis=0)).mean() + np.abs(np.diff(c, axis=1)).mean())
 
 
 def validation_batch(pack: DataPack, indices: list[int], size: int = 256) -> torch.Tensor:
@@ -184,6 +140,14 @@ def remap_gains(table: torch.Tensor, lambdas: Sequence[float], new_lambdas: Sequ
     return torch.stack(rows)
 
 
+def lr_dropped(cfg: TrainConfig, state: TrainState) -> bool:
+    """Past the tenfold lr drop: after ``lr_drop_minutes`` of training when set, else at
+    ``lr_drop_at`` of ``steps``."""
+    if cfg.lr_drop_minutes > 0:
+        return state.wall_seconds >= cfg.lr_drop_minutes * 60
+    return state.step >= cfg.lr_drop_at * cfg.steps
+
+
 @torch.no_grad()
 def validate(model: S2CFormer, batch: torch.Tensor) -> list[dict[str, float]]:
     """Estimated bpp and PSNR per quality level on fixed held-out crops."""
@@ -212,6 +176,12 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
+    if device.type == "cuda":
+        # Fixed input shapes: let cuDNN pick its fastest kernels. Without amp, float32 convolutions
+        # and matmuls run as TF32 (10-bit mantissa products, float32 sums).
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     pack = DataPack(Path(cfg.data))
@@ -229,7 +199,14 @@ def train(
         log.info("started from the weights of %s", cfg.init_from)
     if is_main:
         save_effective_config(cfg, out)
-    sampler = CropSampler(pack, train_idx, cfg.patch, cfg.seed + state.step, cfg.crop_candidates)
+    sampler = CropSampler(
+        pack, train_idx, cfg.patch, cfg.seed + state.step, cfg.crop_candidates, workers=cfg.loader_threads
+    )
+    prefetcher = (
+        Prefetcher(lambda: sampler.batch(cfg.batch_size), pin=device.type == "cuda")
+        if cfg.loader_threads
+        else None
+    )
     val_batch = validation_batch(pack, val_idx).to(device)
     lambdas = torch.tensor(state.model.config.lambdas, device=device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -241,45 +218,70 @@ def train(
     history = out / "history.jsonl"
     bar = tqdm(total=cfg.steps, initial=state.step, disable=not is_main, desc=cfg.model, unit="step")
     net.train()
-    while state.step < cfg.steps:
-        lr = cfg.lr * (0.1 if state.step >= cfg.lr_drop_at * cfg.steps else 1.0)
-        for group in state.optimizer.param_groups:
-            group["lr"] = lr
-        x = sampler.batch(cfg.batch_size).to(device, non_blocking=True, memory_format=memory_format)
-        q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            out_ = net(x, q)
-        rd = rate_distortion(x, out_, lambdas[q])
-        state.optimizer.zero_grad(set_to_none=True)
-        rd.loss.backward()
-        if cfg.clip > 0:
-            torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip)
-        state.optimizer.step()
-        aux = state.model.aux_loss()
-        state.aux_optimizer.zero_grad(set_to_none=True)
-        aux.backward()
-        state.aux_optimizer.step()
-        state.step += 1
-        state.wall_seconds = wall_at_start + time.monotonic() - started
-        if not math.isfinite(rd.loss.item()):
-            raise FloatingPointError(f"loss became {rd.loss.item()} at step {state.step}; lower lr or clip")
-        bar.update(1)
-        bar.set_postfix(loss=f"{rd.loss.item():.3f}", bpp=f"{rd.bpp.mean():.3f}", psnr=f"{rd.psnr.mean():.2f}")
-        done = state.step >= cfg.steps
-        out_of_time = cfg.max_minutes > 0 and (time.monotonic() - started) > cfg.max_minutes * 60
-        if state.step % cfg.val_every == 0 or done or out_of_time:
-            rows = validate(state.model, val_batch)
-            record = {"step": state.step, "wall_seconds": round(state.wall_seconds, 1), "val": rows}
-            if is_main:
-                with history.open("a") as f:
-                    f.write(json.dumps(record) + "\n")
-                log.info("step %d val %s", state.step, " ".join(f"q{r['quality']}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows))
-            if report:
-                report(record)
-        if is_main and (state.step % cfg.checkpoint_every == 0 or done or out_of_time):
-            save_training_checkpoint(state, cfg, last)
-        if out_of_time:
-            log.info("stopping at step %d after %.1f minutes (max_minutes); rerun to resume", state.step, cfg.max_minutes)
-            break
+    try:
+        while state.step < cfg.steps:
+            lr = cfg.lr * (0.1 if lr_dropped(cfg, state) else 1.0)
+            for group in state.optimizer.param_groups:
+                if group["lr"] != lr and is_main and state.step:
+                    log.info("lr %g -> %g at step %d", group["lr"], lr, state.step)
+                group["lr"] = lr
+            x = prefetcher.next() if prefetcher else sampler.batch(cfg.batch_size)
+            x = x.to(device, non_blocking=True, memory_format=memory_format)
+            q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                out_ = net(x, q)
+            rd = rate_distortion(x, out_, lambdas[q])
+            state.optimizer.zero_grad(set_to_none=True)
+            rd.loss.backward()
+            if cfg.clip > 0:
+                torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip)
+            state.optimizer.step()
+            aux = state.model.aux_loss()
+            state.aux_optimizer.zero_grad(set_to_none=True)
+            aux.backward()
+            state.aux_optimizer.step()
+            state.step += 1
+            state.wall_seconds = wall_at_start + time.monotonic() - started
+            bar.update(1)
+            done = state.step >= cfg.steps
+            out_of_time = cfg.max_minutes > 0 and (time.monotonic() - started) > cfg.max_minutes * 60
+            validating = state.step % cfg.val_every == 0 or done or out_of_time
+            # Reading the loss waits for the GPU; every tenth step keeps it queued ahead.
+            if state.step % 10 == 0 or validating or device.type != "cuda":
+                loss = rd.loss.item()
+                if not math.isfinite(loss):
+                    raise FloatingPointError(f"loss became {loss} at step {state.step}; lower lr or clip")
+                bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{rd.bpp.mean():.3f}", psnr=f"{rd.psnr.mean():.2f}")
+            if validating:
+                rows = validate(state.model, val_batch)
+                record = {
+                    "step": state.step,
+                    "wall_seconds": round(state.wall_seconds, 1),
+                    "lr": lr,
+                    "val": rows,
+                }
+                if is_main:
+                    with history.open("a") as f:
+                        f.write(json.dumps(record) + "\n")
+                    log.info(
+                        "step %d val %s",
+                        state.step,
+                        " ".join(f"q{r['quality']}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows),
+                    )
+                if report:
+                    report(record)
+            if is_main and (state.step % cfg.checkpoint_every == 0 or done or out_of_time):
+                save_training_checkpoint(state, cfg, last)
+            if out_of_time:
+                log.info(
+                    "stopping at step %d after %.1f minutes (max_minutes); rerun to resume",
+                    state.step,
+                    cfg.max_minutes,
+                )
+                break
+    finally:
+        if prefetcher:
+            prefetcher.close()
+        sampler.close()
     bar.close()
     return state
