@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from s2c_pipeline.photos import evaluation_photos
-from s2c_pipeline.train.datapack import DataPack
 from s2c_pipeline.train.crops import CropSampler, detail
+from s2c_pipeline.train.datapack import DataPack
 
 
 def summary(values: list[float]) -> dict[str, float]:

@@ -67,6 +67,50 @@ def test_train_resume_and_export(tmp_path, pack):
     assert torch.equal(model.decode_y(code), code.y_hat)
 
 
+def test_a_time_boxed_run_drops_lr_by_the_clock_with_crops_made_on_threads(tmp_path, pack):
+    """lr_drop_minutes: the lr falls tenfold once that much training time has passed, whatever the
+    step count; loader_threads: the batches come from the background thread (the GPU path)."""
+    out = tmp_path / "run"
+    r = s2c("train", "--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+            "--set", "val_images=1", "--set", "val_every=1", "--set", "threads=1", "--set", "steps=3",
+            "--set", "lr=0.0003", "--set", "lr_drop_minutes=0.0001", "--set", "loader_threads=2",
+            "--set", "crop_candidates=2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["lr"] for h in history] == pytest.approx([3e-4, 3e-5, 3e-5])
+    assert "lr 0.0003 -> 3e-05 at step 1" in r.stderr
+
+
+def test_threaded_crop_scoring_and_prefetching_keep_the_crops(pack):
+    import itertools
+
+    from s2c_pipeline.train.crops import CropSampler, Prefetcher
+    from s2c_pipeline.train.datapack import DataPack
+
+    loaded = DataPack(pack)
+    inline = CropSampler(loaded, [0, 1], patch=64, seed=3, candidates=3)
+    threaded = CropSampler(loaded, [0, 1], patch=64, seed=3, candidates=3, workers=2)
+    prefetcher = Prefetcher(lambda: threaded.batch(4), depth=2)
+    try:
+        for _ in range(3):
+            assert torch.equal(inline.batch(4), prefetcher.next())
+    finally:
+        prefetcher.close()
+        threaded.close()
+    counter = itertools.count()
+
+    def failing() -> torch.Tensor:
+        if next(counter) == 1:
+            raise OSError("pack unreadable")
+        return torch.zeros(1)
+
+    prefetcher = Prefetcher(failing)
+    assert torch.equal(prefetcher.next(), torch.zeros(1))
+    with pytest.raises(OSError, match="pack unreadable"):
+        prefetcher.next()
+    prefetcher.close()
+
+
 def test_a_run_can_start_from_an_exported_checkpoint(tmp_path, pack):
     """init_from: the compact export (what fits on a GPU machine) starts a fresh run; another
     model's export is refused with a message."""
