@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation device-prep
+.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation device-prep train-small-stage5
 
 venv: $(STAMP)
 
@@ -60,7 +60,7 @@ train-small: $(STAMP)
 	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --export runs/export
 	$(PY) -m s2c_pipeline train --config configs/train-small-cpu.yaml --set steps=10000 --set max_minutes=120 --export runs/export --bundle
 
-# Stage 3, the current bundled weights: stage 2's export (which left the package; git still has it)
+# Stage 3: stage 2's export (which left the package; git still has it)
 # continued on detailed crops of the larger pack with 8 rate points. Rerun to resume after a stop.
 STAGE2 := runs/init/s2c-conv-small-c6f7da3467192b73.pt
 train-small-detail: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE2)
@@ -70,6 +70,18 @@ $(STAGE2):
 	mkdir -p $(@D)
 	git show c0de7b3:s2c_pipeline/codec/weights/$(@F) > $@.tmp
 	echo "c6f7da3467192b73c3beeb33627828e7891c72e777ef9dbb0ffe5446756bacda  $@.tmp" | sha256sum -c --quiet
+	mv $@.tmp $@
+
+# Stage 5, the current bundled weights: stage 4 (the H100 run, infra/device/train_gpu.sh; it left
+# the package, git still has it) continued on this CPU for 100 minutes. Rerun to resume after a stop.
+STAGE4 := runs/init/s2c-conv-small-069dd301e38412d1.pt
+train-small-stage5: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE4)
+	$(PY) -m s2c_pipeline train --config configs/train-small-stage5-cpu.yaml --export runs/export --bundle
+
+$(STAGE4):
+	mkdir -p $(@D)
+	git show dff791c:s2c_pipeline/codec/weights/$(@F) > $@.tmp
+	echo "069dd301e38412d1dbfe3a8b97f83c2c6a180d8845bc360731e5ab484f6b72e3  $@.tmp" | sha256sum -c --quiet
 	mv $@.tmp $@
 
 # The s2c-identity-small ablation (docs/ablation.md): stage 1's recipe without the spatial operator.
