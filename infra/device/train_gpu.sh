@@ -6,11 +6,12 @@
 # That machine has torch, torchvision, pandas, pyarrow, scipy and the rest of our runtime, but not
 # compressai or pytorch-msssim, and it cannot download. Before the call, here: `make device-prep`
 # (the two wheels into .whl/, the 35 MB Enlightenment pack, CPU-written streams into .gpu-check/;
-# the tree, 30 MB, plus these come to 66 MB of the 64 MiB a call may carry), then run
-# `bash infra/device/train_gpu.sh [CHECKPOINT]` with carry
+# with the 30 MB tree that is 66 MB, just under the 64 MiB = 67.1 MB a call may carry), then run
+# `TRAIN_MINUTES=7 bash infra/device/train_gpu.sh [CHECKPOINT]` with carry
 # [".whl", "data-cache/train-pack-enlightenment.tar", ".gpu-check"] and timeout_s 590.
-# A lease is 15 minutes in all, so that is one call; a second one on the still-warm machine resumes
-# from runs/*/last.pt, which stays there between calls (2026-11-27: infra/device/results/).
+# A lease is 15 minutes in all, machine start included: that call (8.5 minutes) leaves room for a
+# second one with TRAIN_MINUTES=4 on the still-warm machine, which resumes from runs/*/last.pt
+# (ignored paths stay there between calls). 2026-11-27's two calls: infra/device/results/.
 # CHECKPOINT defaults to the bundled current s2c-conv-small weights. TRAIN_MINUTES (default 7)
 # bounds the training; if the run fails (a non-finite loss under bf16 autocast, say), it resumes
 # from its last checkpoint without autocast for the time left. Adam restarts at every init.
