@@ -66,11 +66,16 @@ STAGE2 := runs/init/s2c-conv-small-c6f7da3467192b73.pt
 train-small-detail: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE2)
 	$(PY) -m s2c_pipeline train --config configs/train-small-detail-cpu.yaml --export runs/export --bundle
 
-$(STAGE2):
+# A checkpoint that left the package, from a commit that still holds it: $(call from-git,COMMIT,SHA256)
+define from-git
 	mkdir -p $(@D)
-	git show c0de7b3:s2c_pipeline/codec/weights/$(@F) > $@.tmp
-	echo "c6f7da3467192b73c3beeb33627828e7891c72e777ef9dbb0ffe5446756bacda  $@.tmp" | sha256sum -c --quiet
+	git show $(1):s2c_pipeline/codec/weights/$(@F) > $@.tmp
+	echo "$(2)  $@.tmp" | sha256sum -c --quiet
 	mv $@.tmp $@
+endef
+
+$(STAGE2):
+	$(call from-git,c0de7b3,c6f7da3467192b73c3beeb33627828e7891c72e777ef9dbb0ffe5446756bacda)
 
 # Stage 5, the current bundled weights: stage 4 (the H100 run, infra/device/train_gpu.sh; it left
 # the package, git still has it) continued on this CPU for 100 minutes. Rerun to resume after a stop.
@@ -79,10 +84,7 @@ train-small-stage5: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE4)
 	$(PY) -m s2c_pipeline train --config configs/train-small-stage5-cpu.yaml --export runs/export --bundle
 
 $(STAGE4):
-	mkdir -p $(@D)
-	git show dff791c:s2c_pipeline/codec/weights/$(@F) > $@.tmp
-	echo "069dd301e38412d1dbfe3a8b97f83c2c6a180d8845bc360731e5ab484f6b72e3  $@.tmp" | sha256sum -c --quiet
-	mv $@.tmp $@
+	$(call from-git,dff791c,069dd301e38412d1dbfe3a8b97f83c2c6a180d8845bc360731e5ab484f6b72e3)
 
 # The s2c-identity-small ablation (docs/ablation.md): stage 1's recipe without the spatial operator.
 train-ablation: $(STAMP)
