@@ -16,7 +16,6 @@
 # bounds the training; if the run fails (a non-finite loss under bf16 autocast, say), it resumes
 # from its last checkpoint without autocast for the time left. Adam restarts at every init.
 set -uo pipefail
-START=${1:-$(python3 -c 'import json;print(next("s2c_pipeline/codec/weights/"+e["file"] for e in json.load(open("s2c_pipeline/codec/weights/index.json")) if e["model_name"]=="s2c-conv-small" and e.get("current", True)))')}
 TRAIN_MINUTES=${TRAIN_MINUTES:-7}
 CONFIG=${CONFIG:-configs/train-small-gpu.yaml}
 WHEELS=${WHEELS:-.whl}            # a machine that has compressai (a dry run here) passes WHEELS=none
@@ -27,6 +26,8 @@ if [ -d "$WHEELS" ]; then
     python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$WHEELS"/*.whl || exit 1
 fi
 export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+START=${1:-$(python3 -c 'import os; from s2c_pipeline.codec.weights import find_weights
+print(os.path.relpath(find_weights("s2c-conv-small").path))')}
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || echo "no nvidia-smi"; nproc; } | tee "$OUT/machine.txt"
 
 # The progress bar's carriage-return updates become lines; keep one in 500 of them.
