@@ -244,6 +244,24 @@ def test_eval_writes_json_plot_and_page(tmp_path, weights, crop, capsys):
     assert "setting     bpp  PSNR dB" in printed
 
 
+def test_eval_refine_steps_adds_the_refined_variant(tmp_path, weights, crop):
+    image = tmp_path / "coffee.png"
+    Image.fromarray(crop).save(image)
+    rc = s2c_eval(image, "--weights", weights[0], "--codecs", "jpeg", "--qualities", "5,6", "--refine-steps", "2",
+                  "--json", tmp_path / "eval.json", "--no-progress")
+    assert rc == 0
+    record = json.loads((tmp_path / "eval.json").read_text())
+    assert [c["name"] for c in record["codecs"]] == ["s2c-conv-small", "s2c-conv-small+refine2", "jpeg"]
+    assert "latents refined 2 steps" in record["codecs"][1]["description"]
+    assert "--refine-steps 2" in record["command"]
+    pairs = {(e["test"], e["anchor"]) for e in record["bd_rate"]}
+    assert ("s2c-conv-small+refine2", "s2c-conv-small") in pairs and ("s2c-conv-small+refine2", "jpeg") in pairs
+    refined = [p for p in record["points"] if p["codec"] == "s2c-conv-small+refine2"]
+    assert [p["setting"] for p in refined] == [5.0, 6.0] and all(p["num_bytes"] > 0 for p in refined)
+    with pytest.raises(UsageError, match="0 or more"):
+        s2c_eval(image, "--weights", weights[0], "--codecs", "none", "--refine-steps", "-3")
+
+
 def test_eval_reports_bad_inputs_as_usage_or_data_errors(tmp_path, weights):
     with pytest.raises(DataError, match="no such file"):
         s2c_eval(tmp_path / "missing.png", "--weights", weights[0], "--codecs", "none")

@@ -179,13 +179,15 @@ def test_verify_detects_a_flipped_byte_and_a_missing_marker(compressed, tmp_path
 
 
 def test_demo_shards_round_trip(sample_shard_dir: Path, weights_file: Path, tmp_path: Path) -> None:
-    """The README's path on the real sample photos: a dotted key directory and a broken .jpg."""
+    """The README's path on the real sample photos: a dotted key directory and a broken .jpg, coded
+    with encoder refinement (``--refine-steps``), which any decoder reads."""
     from s2c_pipeline.shards.samples import BAD_IMAGE_BYTES, DOTTED_DIRECTORY
 
     prefix = tmp_path / "out"
-    summary = compress([str(sample_shard_dir / "*.tar")], str(prefix), _config(weights_file))
+    summary = compress([str(sample_shard_dir / "*.tar")], str(prefix), _config(weights_file, refine_steps=2))
     frame = _manifest(prefix).set_index("key")
     assert summary.ok and summary.stats.statuses == {"ok": 4, "bad_input": 1}
+    assert json.loads((prefix / "run.json").read_text())["runs"][0]["execution"]["refine_steps"] == 2
     restored = decompress(str(prefix), str(tmp_path / "png"), config=DECODE)
     assert restored.ok and restored.decoded == 4 and restored.restored == 1
     dotted = f"{DOTTED_DIRECTORY}/000001"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.cli.refine_option import add_refine_argument, refine_settings
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"classical codecs, or 'none' (default {DEFAULT_CODECS})")
     p.add_argument("--qualities", default=None, metavar="LIST",
                    help="our quality levels, e.g. 1,2,3,4,5,6 or 1,1.5,2 (default: every level 1..N)")
+    add_refine_argument(p)
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write every measurement and BD-rate")
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="write the RD plot")
     p.add_argument("--markdown", type=Path, default=None, metavar="OUT.md", help="write the results page")
@@ -56,8 +58,13 @@ def run_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     qualities = _parse_qualities(args.qualities)
+    refine = refine_settings(args)
     try:
-        learned = [LearnedContender(codec, label, qualities) for codec, label in _load_codecs(args)]
+        learned = []
+        for codec, label in _load_codecs(args):
+            learned.append(LearnedContender(codec, label, qualities))
+            if refine:  # the same weights at encoder effort N, as a variant of their own
+                learned.append(LearnedContender(codec, f"{label}+refine{refine.steps}", qualities, refine))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
@@ -126,6 +133,8 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--weights", str(path)]
     if args.codecs != DEFAULT_CODECS:
         words += ["--codecs", args.codecs]
+    if args.refine_steps:
+        words += ["--refine-steps", str(args.refine_steps)]
     for flag, value in (("--qualities", args.qualities), ("--json", args.json), ("--plot", args.plot),
                         ("--markdown", args.markdown), ("--device", args.device)):
         if value is not None:

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from s2c_pipeline.cli.errors import EXIT_BAD_DATA, EXIT_OK, DataError, UsageError
+from s2c_pipeline.cli.refine_option import add_refine_argument
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,6 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="images of one padded size per pass on the device (default: 8 on a GPU, 1 on a CPU)",
     )
+    add_refine_argument(p)
     p.add_argument("--max-attempts", type=int, default=3, help="tries per shard before it is reported failed")
     p.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images: skipped_too_large"
@@ -122,6 +124,7 @@ def run_compress(args: argparse.Namespace) -> int:
             actors=args.actors,
             cpus_per_actor=args.cpus_per_actor,
             batch_size=args.batch_size,
+            refine_steps=args.refine_steps,
             max_attempts=args.max_attempts,
             max_pixels=args.max_pixels,
             retry_failed=args.retry_failed,

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from s2c_pipeline.bitstream import BitstreamError, decode_container, header_to_dict
 from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.cli.refine_option import add_refine_argument, refine_settings
 from s2c_pipeline.codec import describe_models
 from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream, default_quality
 from s2c_pipeline.codec.target import encode_to_target
@@ -27,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="use the lowest quality whose PSNR reaches DB")
     target.add_argument("--target-bpp", type=float, default=None, metavar="BPP",
                         help="use the highest quality whose size stays within BPP bits per pixel")
+    add_refine_argument(p)
     p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     p.set_defaults(run=run_encode)
@@ -57,7 +59,7 @@ def _read(path: Path) -> bytes:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-
+    refine = refine_settings(args)
     try:
         codec = ImageCodec.load(args.model, weights_file=args.weights, device=args.device)
     except (WeightsNotFound, KeyError) as exc:
@@ -71,17 +73,20 @@ def run_encode(args: argparse.Namespace) -> int:
         raise DataError(f"{args.image}: {exc}") from None
     note = ""
     if args.target_psnr is not None or args.target_bpp is not None:
-        result = encode_to_target(codec, image, target_psnr=args.target_psnr, target_bpp=args.target_bpp)
+        result = encode_to_target(
+            codec, image, target_psnr=args.target_psnr, target_bpp=args.target_bpp, refine=refine
+        )
         data, decoded, quality = result.data, result.decoded, result.quality
         note = f", target {'reached' if result.reached else 'NOT reached'} in {result.probes} probes"
     else:
-        data, decoded, _ = codec.encode_timed(image, quality)
+        data, decoded, _ = codec.encode_timed(image, quality, refine)
     args.output.write_bytes(data)
     bpp = len(data) * 8 / (image.width * image.height)
     print(
         f"{args.image} -> {args.output}: {len(data)} bytes, {bpp:.4f} bpp, "
         f"PSNR {metrics.psnr(image.rgb, decoded.rgb):.2f} dB, quality {quality:g}, "
         f"{codec.model_name} ({codec.weights.weights_id}){note}"
+        + (f", refined {refine.steps} steps" if refine else "")
     )
     return 0
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 from s2c_pipeline.bitstream import BitstreamError, S2CFile, S2CHeader, decode_container, encode_container
 from s2c_pipeline.codec.model import STRIDE, LatentCode, S2CFormer
+from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.codec.weights import (
     WeightsEntry,
     WeightsNotFound,
@@ -96,16 +97,22 @@ class ImageCodec:
     def num_qualities(self) -> int:
         return self.model.config.num_qualities
 
-    def encode(self, image: PreparedImage, quality: float) -> bytes:
-        return self.encode_batch([image], quality)[0]
+    def encode(self, image: PreparedImage, quality: float, refine: RefineSettings | None = None) -> bytes:
+        return self.encode_batch([image], quality, refine)[0]
 
-    def encode_batch(self, images: Sequence[PreparedImage], quality: float) -> list[bytes]:
-        """Images of one padded size (``padded_size``) through one g_a pass; ValueError otherwise."""
+    def encode_batch(
+        self, images: Sequence[PreparedImage], quality: float, refine: RefineSettings | None = None
+    ) -> list[bytes]:
+        """Images of one padded size (``padded_size``) through one g_a pass; ValueError otherwise.
+        ``refine`` trades encode time for a smaller stream (``codec.refine``); decoding is unchanged."""
         quality = round_quality(quality)
         self.model.check_quality(quality)
-        _one_padded_size([(im.height, im.width) for im in images])
+        sizes = [(im.height, im.width) for im in images]
+        _one_padded_size(sizes)
         x = torch.cat([_pad(_to_tensor(im.rgb, self.device)) for im in images])
-        codes = self.model.compress_latents_batch(x, [quality] * len(images))
+        codes = self.model.compress_latents_batch(
+            x, [quality] * len(images), refine=refine, image_sizes=sizes
+        )
         return [self._container(image, quality, code) for image, code in zip(images, codes, strict=True)]
 
     def _container(self, image: PreparedImage, quality: float, code: LatentCode) -> bytes:
@@ -177,17 +184,19 @@ class ImageCodec:
             raise BitstreamError(source, f"quality {header.quality:g} is outside 1..{self.num_qualities}")
         return parsed
 
-    def encode_timed(self, image: PreparedImage, quality: float) -> tuple[bytes, DecodedImage, EncodeTiming]:
+    def encode_timed(
+        self, image: PreparedImage, quality: float, refine: RefineSettings | None = None
+    ) -> tuple[bytes, DecodedImage, EncodeTiming]:
         """Encode, then decode again (the commit rule: no bitstream is kept without a decode)."""
-        return self.encode_timed_batch([image], quality)[0]
+        return self.encode_timed_batch([image], quality, refine)[0]
 
     def encode_timed_batch(
-        self, images: Sequence[PreparedImage], quality: float
+        self, images: Sequence[PreparedImage], quality: float, refine: RefineSettings | None = None
     ) -> list[tuple[bytes, DecodedImage, EncodeTiming]]:
         """``encode_timed`` for images of one padded size; each image is charged an equal share of
         the batch's encode and decode time."""
         t0 = time.perf_counter()
-        datas = self.encode_batch(images, quality)
+        datas = self.encode_batch(images, quality, refine)
         t1 = time.perf_counter()
         limit = max(DEFAULT_MAX_PIXELS, *(im.width * im.height for im in images))
         decoded = self.decode_batch(datas, max_pixels=limit)

@@ -29,6 +29,7 @@ from PIL import Image
 from s2c_pipeline.bitstream import BitstreamError
 from s2c_pipeline.codec.batching import DEFAULT_BATCH_PIXELS, plan_batches
 from s2c_pipeline.codec.image_codec import DecodedImage, EncodeTiming, ImageCodec, padded_size
+from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.imaging import ImageRejected, PreparedImage, load_image, metrics
 
@@ -58,6 +59,8 @@ class EncodeSettings:
     """Images of one padded size coded in one g_a / g_s pass (a GPU's gain; 1 on CPU)."""
     batch_pixels: int = DEFAULT_BATCH_PIXELS
     """Padded pixels per pass at most (device memory)."""
+    refine: RefineSettings | None = None
+    """Encoder-side latent refinement (``codec.refine``): smaller streams for encode time."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -123,7 +126,7 @@ def _code_batch(images: list[PreparedImage], codec: ImageCodec, settings: Encode
     if len(images) == 1:
         return [code_one(images[0], codec, settings)]
     try:
-        results = codec.encode_timed_batch(images, settings.quality)
+        results = codec.encode_timed_batch(images, settings.quality, settings.refine)
     except (BitstreamError, RuntimeError, ValueError, MemoryError) as exc:
         log.info("a batch of %d images failed (%s); coding them one by one", len(images), str(exc).splitlines()[0])
         return [code_one(image, codec, settings) for image in images]
@@ -138,9 +141,9 @@ def code_one(prepared: PreparedImage, codec: ImageCodec, settings: EncodeSetting
     quality, note = settings.quality, None
     try:
         if settings.target is None:
-            data, decoded, timing = codec.encode_timed(prepared, settings.quality)
+            data, decoded, timing = codec.encode_timed(prepared, settings.quality, settings.refine)
         else:
-            result = settings.target.encode(codec, prepared)
+            result = settings.target.encode(codec, prepared, settings.refine)
             data, decoded, timing, quality = result.data, result.decoded, result.timing, result.quality
             if not result.reached:
                 note = f"target {settings.target.kind} {settings.target.value:g} not reached; used quality {quality:g}"

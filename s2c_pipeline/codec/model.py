@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from s2c_pipeline.codec.config import ModelConfig
 from s2c_pipeline.codec.entropy import build_latent_codec
+from s2c_pipeline.codec.refine import RefineSettings, refine_latents
 from s2c_pipeline.codec.transforms import analysis_transform, synthesis_transform
 
 STRIDE = 64  # y is H/16, z is H/64: inputs are padded to a multiple of this
@@ -143,13 +144,27 @@ class S2CFormer(nn.Module):
         return self.compress_latents_batch(x, [quality])[0]
 
     @torch.no_grad()
-    def compress_latents_batch(self, x: Tensor, qualities: Sequence[float]) -> list[LatentCode]:
+    def compress_latents_batch(
+        self,
+        x: Tensor,
+        qualities: Sequence[float],
+        *,
+        refine: RefineSettings | None = None,
+        image_sizes: Sequence[tuple[int, int]] | None = None,
+    ) -> list[LatentCode]:
         """x: (B, 3, H, W), one quality per image. g_a runs once over the batch (the GPU's gain);
         entropy coding stays per image on the CPU, so each code is what a B=1 call would give
-        up to the rounding of g_a itself."""
+        up to the rounding of g_a itself. With ``refine`` steps, g_a's latents are refined
+        (``codec.refine``) against the images' unpadded ``image_sizes`` (default: all of x)."""
         _check_padded(x, len(qualities))
         gains = [self.gains(q)[0] for q in qualities]
-        ys = self.g_a(x).to("cpu", torch.float64)
+        ys = self.g_a(x)
+        if refine is not None and refine.steps > 0:
+            if self.training:
+                raise RuntimeError("latent refinement needs the model in eval mode (model.eval())")
+            sizes = image_sizes if image_sizes is not None else [tuple(x.shape[2:])] * len(qualities)
+            ys = refine_latents(self, x, ys, qualities, sizes, refine).y
+        ys = ys.to("cpu", torch.float64)
         codes = []
         with float64_default():
             for y, gain in zip(ys, gains, strict=True):

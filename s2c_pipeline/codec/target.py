@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from s2c_pipeline.codec.image_codec import DecodedImage, EncodeTiming, ImageCodec
+from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.imaging import PreparedImage, psnr
 
 GRID_STEP = 1 / 8
@@ -38,10 +39,10 @@ class RateTarget:
         if self.kind not in ("psnr", "bpp") or not self.value > 0:
             raise ValueError(f"a target is psnr or bpp with a positive value, got {self.kind}={self.value}")
 
-    def encode(self, codec: ImageCodec, image: PreparedImage) -> TargetResult:
+    def encode(self, codec: ImageCodec, image: PreparedImage, refine: RefineSettings | None = None) -> TargetResult:
         if self.kind == "psnr":
-            return encode_to_target(codec, image, target_psnr=self.value)
-        return encode_to_target(codec, image, target_bpp=self.value)
+            return encode_to_target(codec, image, target_psnr=self.value, refine=refine)
+        return encode_to_target(codec, image, target_bpp=self.value, refine=refine)
 
 
 def encode_to_target(
@@ -50,7 +51,10 @@ def encode_to_target(
     *,
     target_psnr: float | None = None,
     target_bpp: float | None = None,
+    refine: RefineSettings | None = None,
 ) -> TargetResult:
+    """Every probe is refined with ``refine`` when given, so the chosen file is still the one
+    measured (and a search costs its probes times the refinement)."""
     if (target_psnr is None) == (target_bpp is None):
         raise ValueError("give exactly one of target_psnr and target_bpp")
     grid = [1 + i * GRID_STEP for i in range(int((codec.num_qualities - 1) / GRID_STEP) + 1)]
@@ -59,7 +63,7 @@ def encode_to_target(
 
     def probe(i: int) -> TargetResult:
         if i not in cache:
-            data, decoded, timing = codec.encode_timed(image, grid[i])
+            data, decoded, timing = codec.encode_timed(image, grid[i], refine)
             p, bpp = psnr(image.rgb, decoded.rgb), len(data) * 8 / pixels
             ok = p >= target_psnr if target_psnr is not None else bpp <= target_bpp
             cache[i] = TargetResult(data, decoded, grid[i], p, bpp, ok, 0, timing)

@@ -97,7 +97,8 @@ def markdown_report(result: EvalResult, *, command: str, plot: Path | None, mark
         "```",
         "",
         f"Image set: **{result.image_set.name}**, {n} image{'s' if n != 1 else ''} (list below). Models: "
-        + (", ".join(f"`{c.model_name}` weights `{c.weights_id}`" for c in result.learned) or "none") + ".",
+        + (", ".join(dict.fromkeys(f"`{c.model_name}` weights `{c.weights_id}`" for c in result.learned)) or "none")
+        + ".",
         "",
         "## BD-rate",
         "",

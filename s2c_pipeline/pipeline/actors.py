@@ -17,6 +17,7 @@ import ray
 
 from s2c_pipeline.codec.batching import default_batch_size
 from s2c_pipeline.codec.image_coding import EncodeSettings
+from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.pipeline.codec_spec import CodecSpec, write_weights_files
 from s2c_pipeline.pipeline.decode_job import CodecCache, DecodeResult, DecodeTask, run_decode_task
@@ -54,6 +55,7 @@ class CompressWorker:
         threads: int,
         target: RateTarget | None = None,
         batch_size: int | None = None,
+        refine_steps: int = 0,
     ) -> None:
         self._codec = spec.load(None, threads)
         self._device = device_label(self._codec)
@@ -63,6 +65,7 @@ class CompressWorker:
             device=self._device,
             target=target,
             batch_size=batch_size or default_batch_size(self._codec.device.type),
+            refine=RefineSettings(refine_steps) if refine_steps else None,
         )
         self._layout = layout
         self._storage_options = storage_options

@@ -98,6 +98,7 @@ def _run(tasks, layout, config, spec, quality) -> tuple[SchedulerReport, ShardSt
             config.cpus_per_actor,
             config.target,
             config.batch_size,
+            config.refine_steps,
         ),
         submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
         name_of=lambda task: f"shard {task.url}",

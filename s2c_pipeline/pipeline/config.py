@@ -38,6 +38,8 @@ class RunConfig:
     """CPU cores reserved per actor; also its torch thread count on CPU."""
     batch_size: int | None = None
     """Images of one padded size per g_a / g_s pass; None = 8 on a GPU actor, 1 on a CPU actor."""
+    refine_steps: int = 0
+    """Encoder-side latent refinement steps per image (``codec.refine``); 0 = off."""
     max_attempts: int = 3
     """Tries per shard, actor deaths and application errors counted together."""
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -68,6 +70,8 @@ class RunConfig:
             raise ValueError("batch_size must be at least 1")
         if self.in_flight_per_actor < 1:
             raise ValueError("in_flight_per_actor must be at least 1")
+        if self.refine_steps < 0:
+            raise ValueError("refine_steps must be 0 or more")
         if self.max_pixels < 1:
             raise ValueError("max_pixels must be positive")
 
@@ -77,6 +81,7 @@ class RunConfig:
             "actors": self.actors,
             "cpus_per_actor": self.cpus_per_actor,
             "batch_size": self.batch_size,
+            "refine_steps": self.refine_steps,
             "max_attempts": self.max_attempts,
             "max_pixels": self.max_pixels,
             "in_flight_per_actor": self.in_flight_per_actor,
