@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"classical codecs, or 'none' (default {DEFAULT_CODECS})")
     p.add_argument("--qualities", default=None, metavar="LIST",
                    help="our quality levels, e.g. 1,2,3,4,5,6 or 1,1.5,2 (default: every level 1..N)")
-    add_refine_argument(p)
+    add_refine_argument(p, help_text="also evaluate each model at encoder effort N (latent refinement steps, "
+                        "docs/codec.md) as a variant of its own, NAME+refineN (default 0: plain only)")
     p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write every measurement and BD-rate")
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="write the RD plot")
     p.add_argument("--markdown", type=Path, default=None, metavar="OUT.md", help="write the results page")

@@ -13,8 +13,8 @@ REFINE_HELP = (
 )
 
 
-def add_refine_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--refine-steps", type=int, default=0, metavar="N", help=REFINE_HELP)
+def add_refine_argument(parser: argparse.ArgumentParser, help_text: str = REFINE_HELP) -> None:
+    parser.add_argument("--refine-steps", type=int, default=0, metavar="N", help=help_text)
 
 
 def refine_settings(args: argparse.Namespace):

@@ -52,7 +52,7 @@ def plot_rd(result: EvalResult, out: Path) -> Path:
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
-    models = ", ".join(f"{c.model_name} {c.weights_id}" for c in result.learned) or "classical codecs only"
+    models = ", ".join(dict.fromkeys(f"{c.model_name} {c.weights_id}" for c in result.learned)) or "classical codecs only"
     images = len(result.image_set.images)
     count = f"{images} image{'s' if images != 1 else ''}"
     fig.suptitle(f"Rate-distortion on {result.image_set.name} ({count}, mean per setting): {models}")
