@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation device-prep train-small-stage5
+.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation device-prep train-small-stage5 train-small-stage6
 
 venv: $(STAMP)
 
@@ -85,6 +85,11 @@ train-small-stage5: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE4)
 
 $(STAGE4):
 	$(call from-git,dff791c,069dd301e38412d1dbfe3a8b97f83c2c6a180d8845bc360731e5ab484f6b72e3)
+
+# Stage 6 (an experiment, exported but not bundled): stage 5 with samples weighted to the top
+# quality levels (quality_weights). Rerun to resume after a stop; evaluate before bundling.
+train-small-stage6: $(STAMP) data-cache/train-pack-enlightenment.tar
+	$(PY) -m s2c_pipeline train --config configs/train-small-stage6-cpu.yaml --export runs/export-stage6
 
 # The s2c-identity-small ablation (docs/ablation.md): stage 1's recipe without the spatial operator.
 train-ablation: $(STAMP)

@@ -1,6 +1,7 @@
 """``s2c train``: single process, resume, export, and Ray Train with two CPU workers (gloo)."""
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from PIL import Image
 from s2c_pipeline.codec.weights import load_checkpoint
 from s2c_pipeline.train.config import load_train_config
 from s2c_pipeline.train.datapack import build_datapack
+from s2c_pipeline.train.loop import quality_sampling_weights
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +81,26 @@ def test_a_time_boxed_run_drops_lr_by_the_clock_with_crops_made_on_threads(tmp_p
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["lr"] for h in history] == pytest.approx([3e-4, 3e-5, 3e-5])
     assert "lr 0.0003 -> 3e-05 at step 1" in r.stderr
+
+
+def test_quality_weights_train_only_the_levels_they_name(tmp_path, pack):
+    """quality_weights=0,1: every sample is drawn at level 2, so level 1's gains keep their
+    initial values exactly (Adam moves nothing without a gradient) while level 2's move."""
+    out = tmp_path / "run"
+    common = ["--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+              "--set", "val_images=1", "--set", "val_every=2", "--set", "threads=1", "--set", "steps=2",
+              "--set", "lambdas=0.005,0.05", "--set", "lr=0.001"]
+    r = s2c("train", *common, "--set", "quality_weights=0,1")
+    assert r.returncode == 0, r.stderr[-2000:]
+    log_gain = torch.load(out / "last.pt", weights_only=True)["model"]["log_gain"]  # float32, unlike an export
+    initial = torch.linspace(math.log(0.5), math.log(2.0), 2)
+    assert torch.equal(log_gain[0], initial[0].expand(log_gain.shape[1]))
+    assert (log_gain[1] - initial[1]).abs().max() > 1e-4
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'bad'}", "--set", "quality_weights=1,1,1")
+    assert r.returncode != 0 and "quality_weights needs 2 non-negative weights" in r.stderr
+    assert quality_sampling_weights((), 3) is None
+    with pytest.raises(ValueError, match="positive sum"):
+        quality_sampling_weights((0, 0), 2)
 
 
 def test_threaded_crop_scoring_and_prefetching_keep_the_crops(pack):

@@ -30,6 +30,10 @@ class TrainConfig:
     lr_drop_minutes: float = 0.0
     clip: float = 1.0
     lambdas: tuple[float, ...] = ()  # empty: the model config's own rate points
+    # Relative sampling weight of each quality level per training sample; empty = uniform. Lets a
+    # stage spend its steps where the curve is weakest (the top levels, where the transforms
+    # saturate) without changing the rate points.
+    quality_weights: tuple[float, ...] = ()
     val_every: int = 250
     val_images: int = 4  # held-out pack images (the last ones) used for validation
     checkpoint_every: int = 250

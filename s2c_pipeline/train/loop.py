@@ -123,6 +123,20 @@ def init_weights(state: TrainState, path: Path) -> None:
     state.model.load_state_dict(weights)
 
 
+def quality_sampling_weights(
+    weights: Sequence[float], levels: int, device: torch.device | str = "cpu"
+) -> torch.Tensor | None:
+    """``quality_weights`` as a tensor for ``torch.multinomial``; None for uniform sampling."""
+    if not weights:
+        return None
+    if len(weights) != levels or any(not w >= 0 for w in weights) or not sum(weights) > 0:
+        raise ValueError(
+            f"quality_weights needs {levels} non-negative weights (one per quality level) with a "
+            f"positive sum, got {tuple(weights)}"
+        )
+    return torch.tensor(weights, dtype=torch.float32, device=device)
+
+
 def remap_gains(table: torch.Tensor, lambdas: Sequence[float], new_lambdas: Sequence[float]) -> torch.Tensor:
     """Per-channel log-gains (len(lambdas), M) -> (len(new_lambdas), M), piecewise linear in
     log-lambda between trained rate points and extended along the end segments beyond them."""
@@ -209,6 +223,7 @@ def train(
     )
     val_batch = validation_batch(pack, val_idx).to(device)
     lambdas = torch.tensor(state.model.config.lambdas, device=device)
+    level_weights = quality_sampling_weights(cfg.quality_weights, len(lambdas), device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     state.model.to(memory_format=memory_format)
     net = wrap_model(state.model) if wrap_model else state.model
@@ -227,7 +242,10 @@ def train(
                 group["lr"] = lr
             x = prefetcher.next() if prefetcher else sampler.batch(cfg.batch_size)
             x = x.to(device, non_blocking=True, memory_format=memory_format)
-            q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
+            if level_weights is None:
+                q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
+            else:
+                q = torch.multinomial(level_weights, x.shape[0], replacement=True)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                 out_ = net(x, q)
             rd = rate_distortion(x, out_, lambdas[q])
