@@ -104,7 +104,8 @@ class ImageCodec:
         self, images: Sequence[PreparedImage], quality: float, refine: RefineSettings | None = None
     ) -> list[bytes]:
         """Images of one padded size (``padded_size``) through one g_a pass; ValueError otherwise.
-        ``refine`` trades encode time for a smaller stream (``codec.refine``); decoding is unchanged."""
+        ``refine`` trades encode time for a lower rate-distortion cost (``codec.refine``); decoding
+        is unchanged."""
         quality = round_quality(quality)
         self.model.check_quality(quality)
         sizes = [(im.height, im.width) for im in images]

@@ -60,7 +60,7 @@ class EncodeSettings:
     batch_pixels: int = DEFAULT_BATCH_PIXELS
     """Padded pixels per pass at most (device memory)."""
     refine: RefineSettings | None = None
-    """Encoder-side latent refinement (``codec.refine``): smaller streams for encode time."""
+    """Encoder-side latent refinement (``codec.refine``): a lower rate-distortion cost for encode time."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

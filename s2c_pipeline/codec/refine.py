@@ -1,4 +1,4 @@
-"""Encoder-side latent refinement: spend encode time to make a stream smaller for its quality.
+"""Encoder-side latent refinement: spend encode time to lower a stream's rate-distortion cost.
 
 The analysis transform g_a gives a latent in one pass, but not the latent that this decoder and
 entropy model would score best. Refinement starts from g_a's latent and takes a few Adam steps on the
