@@ -62,6 +62,24 @@ def test_a_step_size_that_only_hurts_keeps_the_analysis_latent(codec, image):
     assert codec.encode(image, 4, RefineSettings(steps=3, lr=50.0, lr_exponent=0.0)) == codec.encode(image, 4)
 
 
+def test_refinement_that_runs_out_of_memory_codes_the_image_unrefined(codec, image, monkeypatch, caplog):
+    import s2c_pipeline.codec.model as model_module
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 9.00 GiB")
+
+    monkeypatch.setattr(model_module, "refine_latents", out_of_memory)
+    assert codec.encode(image, 8, RefineSettings(steps=5)) == codec.encode(image, 8)
+    assert "ran out of memory; coding it unrefined" in caplog.text
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("shape mismatch")
+
+    monkeypatch.setattr(model_module, "refine_latents", broken)
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        codec.encode(image, 8, RefineSettings(steps=5))
+
+
 def test_pipeline_coding_path_carries_the_refinement(codec, image):
     settings = EncodeSettings(8, max_pixels=1 << 24, device="cpu", refine=RefineSettings(steps=12))
     refined = code_one(image, codec, settings)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +31,8 @@ from s2c_pipeline.codec.refine import RefineSettings, refine_latents
 from s2c_pipeline.codec.transforms import analysis_transform, synthesis_transform
 
 STRIDE = 64  # y is H/16, z is H/64: inputs are padded to a multiple of this
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -163,7 +166,17 @@ class S2CFormer(nn.Module):
             if self.training:
                 raise RuntimeError("latent refinement needs the model in eval mode (model.eval())")
             sizes = image_sizes if image_sizes is not None else [tuple(x.shape[2:])] * len(qualities)
-            ys = refine_latents(self, x, ys, qualities, sizes, refine).y
+            try:
+                ys = refine_latents(self, x, ys, qualities, sizes, refine).y
+            except (MemoryError, RuntimeError) as exc:
+                # Refinement keeps g_s's activations for its backward pass, several times what
+                # coding needs; an image too large for that is still coded, just unrefined.
+                if not isinstance(exc, MemoryError | torch.OutOfMemoryError) and "memory" not in str(exc):
+                    raise
+                log.warning(
+                    "latent refinement of a %dx%d batch of %d ran out of memory; coding it unrefined (%s)",
+                    x.shape[3], x.shape[2], x.shape[0], str(exc).splitlines()[0],
+                )
         ys = ys.to("cpu", torch.float64)
         codes = []
         with float64_default():
