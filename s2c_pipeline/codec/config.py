@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 # The paper's (and CompressAI's) rate points; loss = lambda * 255^2 * MSE + bpp.
 PAPER_LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483)
+
+
+def between_levels(rows: Sequence[Any], quality: float) -> Any:
+    """Row ``quality`` (1-based, possibly fractional) of per-level ``rows``: linear between the two
+    neighbouring levels. Applied to logarithms (of gains, of lambdas), it is the geometric
+    interpolation every fractional quality uses."""
+    lower = min(math.floor(quality), len(rows) - 1)
+    t = quality - lower
+    return (1.0 - t) * rows[lower - 1] + t * rows[lower]
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ the Gaussian means to a fixed grid: both sides then rebuild identical ``y_hat`` 
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -52,6 +53,12 @@ class GridGaussianConditionalLatentCodec(GaussianConditionalLatentCodec):
         indexes = self.gaussian_conditional.build_indexes(scales)
         y_hat = self.gaussian_conditional.decompress(y_strings, indexes, means=means)
         return {"y_hat": y_hat}
+
+
+def likelihood_bits(likelihoods: dict[str, Tensor]) -> Tensor:
+    """(B,) bits the entropy model's likelihoods cost each image of a batch (float32)."""
+    nats = sum(-torch.log(lik.float()).sum(dim=tuple(range(1, lik.dim()))) for lik in likelihoods.values())
+    return nats / math.log(2)
 
 
 def _channel_context(cfg: ModelConfig, k: int) -> nn.Module:

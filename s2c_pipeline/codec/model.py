@@ -25,7 +25,7 @@ from compressai.entropy_models import EntropyBottleneck, GaussianConditional
 from compressai.models.utils import update_registered_buffers
 from torch import Tensor, nn
 
-from s2c_pipeline.codec.config import ModelConfig
+from s2c_pipeline.codec.config import ModelConfig, between_levels
 from s2c_pipeline.codec.entropy import build_latent_codec
 from s2c_pipeline.codec.refine import RefineSettings, refine_latents
 from s2c_pipeline.codec.transforms import analysis_transform, synthesis_transform
@@ -125,13 +125,11 @@ class S2CFormer(nn.Module):
     def gains(self, quality: float) -> tuple[Tensor, Tensor]:
         """(gain, inverse_gain), each (M,) float64 on CPU, for a possibly fractional quality."""
         self.check_quality(quality)
-        lower = min(math.floor(quality), self.config.num_qualities - 1)
-        t = quality - lower
-        logs = []
-        for table in (self.log_gain, self.log_inverse_gain):
-            table = table.detach().to("cpu", torch.float64)
-            logs.append(((1.0 - t) * table[lower - 1] + t * table[lower]).exp())
-        return logs[0], logs[1]
+        gain, inverse = (
+            between_levels(table.detach().to("cpu", torch.float64), quality).exp()
+            for table in (self.log_gain, self.log_inverse_gain)
+        )
+        return gain, inverse
 
     # ---- coding ---------------------------------------------------------------------------
     def _coding_model(self) -> nn.Module:

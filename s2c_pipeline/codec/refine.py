@@ -24,6 +24,9 @@ import torch
 from compressai.entropy_models import EntropyModel
 from torch import Tensor, nn
 
+from s2c_pipeline.codec.config import between_levels
+from s2c_pipeline.codec.entropy import likelihood_bits
+
 # From benchmarks/refine_tuning.py on three training photos, never the evaluation photos
 # (benchmarks/results/refine_tuning.json): its fit, 0.127 * (lambda / top) ** 1.47, rounded, with
 # the top step held at 0.1, the largest step size it tried.
@@ -55,9 +58,7 @@ class RefineSettings:
 def quality_lambda(lambdas: Sequence[float], quality: float) -> float:
     """The rate point of a possibly fractional quality: geometric between the neighbouring trained
     lambdas, as the gains are (``S2CFormer.gains``)."""
-    lower = min(math.floor(quality), len(lambdas) - 1)
-    t = quality - lower
-    return math.exp((1.0 - t) * math.log(lambdas[lower - 1]) + t * math.log(lambdas[lower]))
+    return math.exp(between_levels([math.log(lam) for lam in lambdas], quality))
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,7 @@ def refine_latents(
 def _rd_cost(model, x, latent, gain, inverse, lambdas, mask, pixels) -> Tensor:
     out = model.latent_codec(latent * gain)
     x_hat = model.g_s(out["y_hat"] * inverse)
-    bits = sum(-torch.log(lik).sum(dim=tuple(range(1, lik.dim()))) for lik in out["likelihoods"].values())
-    bpp = bits / math.log(2) / pixels
+    bpp = likelihood_bits(out["likelihoods"]) / pixels
     mse = ((x_hat.clamp(0, 1) - x).pow(2) * mask).sum(dim=(1, 2, 3)) / (3 * pixels)
     return lambdas * 255**2 * mse + bpp
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+
+from s2c_pipeline.codec.entropy import likelihood_bits
 
 
 @dataclass(frozen=True)
@@ -23,10 +24,7 @@ class RDLoss:
 def rate_distortion(x: Tensor, out: dict, lambdas: Tensor) -> RDLoss:
     """``lambdas``: (B,) float, the rate point of each sample."""
     _b, _, h, w = x.shape
-    bits = sum(
-        (-torch.log(lik.float()).sum(dim=tuple(range(1, lik.dim())))) for lik in out["likelihoods"].values()
-    ) / math.log(2)
-    bpp = bits / (h * w)
+    bpp = likelihood_bits(out["likelihoods"]) / (h * w)
     mse = (out["x_hat"].float() - x).pow(2).mean(dim=(1, 2, 3))
     loss = (lambdas * 255**2 * mse + bpp).mean()
     return RDLoss(loss, bpp.detach(), mse.detach())
