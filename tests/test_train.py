@@ -83,6 +83,19 @@ def test_a_time_boxed_run_drops_lr_by_the_clock_with_crops_made_on_threads(tmp_p
     assert "lr 0.0003 -> 3e-05 at step 1" in r.stderr
 
 
+def test_lr_warms_up_linearly_then_holds(tmp_path, pack):
+    """lr_warmup_steps=4: steps 1-3 train at 1/4, 2/4 and 3/4 of lr, step 4 onwards at lr, with no
+    'lr ->' message for the ramp itself; history records the lr each validated step used."""
+    out = tmp_path / "run"
+    r = s2c("train", "--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+            "--set", "val_images=1", "--set", "val_every=1", "--set", "threads=1", "--set", "steps=5",
+            "--set", "lr=0.0004", "--set", "lr_warmup_steps=4")
+    assert r.returncode == 0, r.stderr[-2000:]
+    history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    assert [h["lr"] for h in history] == pytest.approx([1e-4, 2e-4, 3e-4, 4e-4, 4e-4])
+    assert "lr 0.0003 -> 0.0004" not in r.stderr
+
+
 def test_quality_weights_train_only_the_levels_they_name(tmp_path, pack):
     """quality_weights=0,1: every sample is drawn at level 2, so level 1's gains keep their
     initial values exactly (Adam moves nothing without a gradient) while level 2's move."""

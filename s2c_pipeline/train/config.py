@@ -28,6 +28,10 @@ class TrainConfig:
     # Or: divide lr by 10 after this many minutes of training (summed over resumes), for a
     # time-boxed run (a lent GPU) whose step count is not known in advance. 0 = use lr_drop_at.
     lr_drop_minutes: float = 0.0
+    # Rise linearly to lr over this many first steps. Adam restarted on trained weights moves every
+    # parameter by the full lr in its first steps (its update is sign-like until its moment
+    # estimates settle): two steps at lr 2e-5 cost stage 5 1.6 dB at the top level.
+    lr_warmup_steps: int = 0
     clip: float = 1.0
     lambdas: tuple[float, ...] = ()  # empty: the model config's own rate points
     # Relative sampling weight of each quality level per training sample; empty = uniform. Lets a

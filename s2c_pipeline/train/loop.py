@@ -154,6 +154,14 @@ def remap_gains(table: torch.Tensor, lambdas: Sequence[float], new_lambdas: Sequ
     return torch.stack(rows)
 
 
+def learning_rate(cfg: TrainConfig, state: TrainState) -> float:
+    """The main optimizer's lr for the coming step: warmup, then ``cfg.lr``, tenfold lower once dropped."""
+    lr = cfg.lr * (0.1 if lr_dropped(cfg, state) else 1.0)
+    if cfg.lr_warmup_steps > 0:
+        lr *= min(1.0, (state.step + 1) / cfg.lr_warmup_steps)
+    return lr
+
+
 def lr_dropped(cfg: TrainConfig, state: TrainState) -> bool:
     """Past the tenfold lr drop: after ``lr_drop_minutes`` of training when set, else at
     ``lr_drop_at`` of ``steps``."""
@@ -235,9 +243,10 @@ def train(
     net.train()
     try:
         while state.step < cfg.steps:
-            lr = cfg.lr * (0.1 if lr_dropped(cfg, state) else 1.0)
+            lr = learning_rate(cfg, state)
+            warming = state.step < cfg.lr_warmup_steps
             for group in state.optimizer.param_groups:
-                if group["lr"] != lr and is_main and state.step:
+                if group["lr"] != lr and is_main and state.step and not warming:
                     log.info("lr %g -> %g at step %d", group["lr"], lr, state.step)
                 group["lr"] = lr
             x = prefetcher.next() if prefetcher else sampler.batch(cfg.batch_size)
