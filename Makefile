@@ -88,8 +88,12 @@ $(STAGE4):
 
 # Stage 6 (an experiment, exported but not bundled): stage 5 with samples weighted to the top
 # quality levels (quality_weights). Rerun to resume after a stop; evaluate before bundling.
-train-small-stage6: $(STAMP) data-cache/train-pack-enlightenment.tar
+STAGE5 := runs/init/s2c-conv-small-25375d82d80a646a.pt
+train-small-stage6: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE5)
 	$(PY) -m s2c_pipeline train --config configs/train-small-stage6-cpu.yaml --export runs/export-stage6
+
+$(STAGE5):
+	$(call from-git,b135053,25375d82d80a646a0b5360d9e63ac113539db3e248a943714a095d71e5071642)
 
 # The s2c-identity-small ablation (docs/ablation.md): stage 1's recipe without the spatial operator.
 train-ablation: $(STAMP)

@@ -96,6 +96,20 @@ def test_lr_warms_up_linearly_then_holds(tmp_path, pack):
     assert "lr 0.0003 -> 0.0004" not in r.stderr
 
 
+def test_crops_made_on_the_device_train_the_same_weights(tmp_path, pack):
+    """crops_on_device: the same crops as the CPU thread's, so two runs end on identical weights."""
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+              "--set", "val_every=3", "--set", "threads=1", "--set", "steps=3", "--set", "crop_candidates=3"]
+    weights = []
+    for name, options in (("thread", ["--set", "loader_threads=2"]), ("device", ["--set", "crops_on_device=true"])):
+        r = s2c("train", *common, *options, "--set", f"out={tmp_path / name}")
+        assert r.returncode == 0, r.stderr[-2000:]
+        weights.append(torch.load(tmp_path / name / "last.pt", weights_only=True)["model"])
+    assert weights[0].keys() == weights[1].keys()
+    for name, value in weights[0].items():
+        assert torch.equal(value, weights[1][name]), name
+
+
 def test_quality_weights_train_only_the_levels_they_name(tmp_path, pack):
     """quality_weights=0,1: every sample is drawn at level 2, so level 1's gains keep their
     initial values exactly (Adam moves nothing without a gradient) while level 2's move."""
@@ -119,19 +133,25 @@ def test_quality_weights_train_only_the_levels_they_name(tmp_path, pack):
 def test_threaded_crop_scoring_and_prefetching_keep_the_crops(pack):
     import itertools
 
-    from s2c_pipeline.train.crops import CropSampler, Prefetcher
+    from s2c_pipeline.train.crops import CropSampler, DeviceCropSampler, Prefetcher
     from s2c_pipeline.train.datapack import DataPack
 
     loaded = DataPack(pack)
     inline = CropSampler(loaded, [0, 1], patch=64, seed=3, candidates=3)
     threaded = CropSampler(loaded, [0, 1], patch=64, seed=3, candidates=3, workers=2)
+    on_device = DeviceCropSampler(loaded, [0, 1], patch=64, seed=3, candidates=3, device=torch.device("cpu"))
     prefetcher = Prefetcher(lambda: threaded.batch(4), depth=2)
     try:
         for _ in range(3):
-            assert torch.equal(inline.batch(4), prefetcher.next())
+            batch = inline.batch(4)
+            assert torch.equal(batch, prefetcher.next())
+            assert torch.equal(batch, on_device.batch(4))
     finally:
         prefetcher.close()
         threaded.close()
+    plain = CropSampler(loaded, [0, 1], patch=64, seed=4)
+    plain_on_device = DeviceCropSampler(loaded, [0, 1], patch=64, seed=4, candidates=1, device=torch.device("cpu"))
+    assert torch.equal(plain.batch(5), plain_on_device.batch(5))
     counter = itertools.count()
 
     def failing() -> torch.Tensor:

@@ -51,6 +51,10 @@ class TrainConfig:
     # to spare); n > 0 = the next batches are made on a background thread, their candidate crops
     # scored on n threads, while the GPU trains. The crops are the same either way.
     loader_threads: int = 0
+    # Cut, score and flip the crops on the training device, from a copy of the pack held there
+    # (DeviceCropSampler): the same crops, without a CPU thread for the GPU to wait on. Replaces
+    # loader_threads.
+    crops_on_device: bool = False
     max_minutes: float = 0.0  # stop (checkpointed, resumable) after this wall time; 0 = no limit
     # An exported checkpoint (13.8 MB, unlike the 76 MB last.pt with Adam state) whose weights start
     # a run that has no last.pt yet: how a GPU machine that receives at most 64 MiB continues

@@ -5,13 +5,18 @@ as scoring the 96 candidate crops of ``crop_candidates=6`` on one core. ``loader
 therefore scores candidates on a thread pool (numpy releases the GIL) and builds the next batches
 on a background thread while the GPU trains. The crops are the same either way: every random draw
 comes from one generator, in one order.
+
+That thread still capped the H100 at 4.4 steps of 64 crops a second with the GPU about a quarter
+busy (docs/weights.md, stage 7). ``DeviceCropSampler`` keeps the decoded pack on the GPU instead
+(0.56 GB for the Enlightenment pack) and cuts, scores and flips the crops there; only the random
+draws stay on the CPU, in the same order, so it too gives the same crops.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -24,6 +29,14 @@ def detail(crop: np.ndarray) -> float:
     """Mean absolute difference between horizontally and vertically neighbouring pixel values."""
     c = crop.astype(np.int16)
     return float(np.abs(np.diff(c, axis=0)).mean() + np.abs(np.diff(c, axis=1)).mean())
+
+
+def draw_position(rng: np.random.Generator, images: Sequence[np.ndarray | torch.Tensor], patch: int) -> tuple[int, int, int]:
+    """A uniform crop's image index and top-left corner (images are H x W x 3)."""
+    i = int(rng.integers(len(images)))
+    y = int(rng.integers(images[i].shape[0] - patch + 1))
+    x = int(rng.integers(images[i].shape[1] - patch + 1))
+    return i, y, x
 
 
 class CropSampler:
@@ -48,10 +61,8 @@ class CropSampler:
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="crop-detail") if workers > 1 else None
 
     def _uniform_crop(self) -> np.ndarray:
-        im = self.images[self.rng.integers(len(self.images))]
-        y = self.rng.integers(im.shape[0] - self.patch + 1)
-        x = self.rng.integers(im.shape[1] - self.patch + 1)
-        return im[y : y + self.patch, x : x + self.patch]
+        i, y, x = draw_position(self.rng, self.images, self.patch)
+        return self.images[i][y : y + self.patch, x : x + self.patch]
 
     def _draw(self) -> tuple[list[np.ndarray], bool, bool]:
         """One crop's random choices, in the generator's fixed order: candidates, then two flips."""
@@ -85,6 +96,50 @@ class CropSampler:
     def close(self) -> None:
         if self.pool:
             self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+class DeviceCropSampler:
+    """``CropSampler``'s crops, cut from a copy of the pack on ``device``: the same draws in the same
+    order, scored with the same integer sums, so batch for batch the same tensors, made where the
+    training runs instead of on a CPU thread that the GPU waits for."""
+
+    def __init__(
+        self, pack: DataPack, indices: list[int], patch: int, seed: int, candidates: int, device: torch.device
+    ) -> None:
+        if candidates < 1:
+            raise ValueError(f"crop_candidates must be at least 1, not {candidates}")
+        images = [pack.image(i) for i in indices]
+        self.images = [torch.tensor(im, device=device) for im in images if min(im.shape[:2]) >= patch]
+        if not self.images:
+            raise ValueError(f"no training image is at least {patch}px on its short side")
+        self.patch = patch
+        self.candidates = candidates
+        self.rng = np.random.default_rng(seed)
+
+    def batch(self, size: int) -> torch.Tensor:
+        p, k = self.patch, self.candidates
+        cuts, flips = [], []
+        for _ in range(size):  # the draw order of CropSampler._draw
+            for _ in range(k):
+                i, y, x = draw_position(self.rng, self.images, p)
+                cuts.append(self.images[i][y : y + p, x : x + p])
+            flips.append((self.rng.random() < 0.5, self.rng.random() < 0.5))
+        candidates = torch.stack(cuts)  # (size*k, p, p, 3) uint8
+        if k > 1:
+            c = candidates.to(torch.int16)
+            # detail(): integer sums are exact, so the float64 means equal numpy's to the last bit
+            rows = (c[:, 1:] - c[:, :-1]).abs().sum(dim=(1, 2, 3), dtype=torch.int64).double() / ((p - 1) * p * 3)
+            cols = (c[:, :, 1:] - c[:, :, :-1]).abs().sum(dim=(1, 2, 3), dtype=torch.int64).double() / (p * (p - 1) * 3)
+            best = (rows + cols).view(size, k).argmax(dim=1)  # the first of equally detailed ones
+            candidates = candidates.view(size, k, p, p, 3)[torch.arange(size, device=best.device), best]
+        flip_x = torch.tensor([fx for fx, _ in flips], device=candidates.device)
+        flip_y = torch.tensor([fy for _, fy in flips], device=candidates.device)
+        crops = torch.where(flip_x[:, None, None, None], candidates.flip(2), candidates)
+        crops = torch.where(flip_y[:, None, None, None], crops.flip(1), crops)
+        return crops.permute(0, 3, 1, 2).float() / 255.0
+
+    def close(self) -> None:
+        pass
 
 
 class Prefetcher:

@@ -24,7 +24,7 @@ from s2c_pipeline.codec.model import S2CFormer
 from s2c_pipeline.codec.weights import load_checkpoint
 from s2c_pipeline.codec.zoo import create_model
 from s2c_pipeline.train.config import TrainConfig, save_effective_config
-from s2c_pipeline.train.crops import CropSampler, Prefetcher
+from s2c_pipeline.train.crops import CropSampler, DeviceCropSampler, Prefetcher
 from s2c_pipeline.train.datapack import DataPack
 from s2c_pipeline.train.loss import rate_distortion
 
@@ -221,12 +221,15 @@ def train(
         log.info("started from the weights of %s", cfg.init_from)
     if is_main:
         save_effective_config(cfg, out)
-    sampler = CropSampler(
-        pack, train_idx, cfg.patch, cfg.seed + state.step, cfg.crop_candidates, workers=cfg.loader_threads
-    )
+    seed = cfg.seed + state.step
+    sampler: CropSampler | DeviceCropSampler
+    if cfg.crops_on_device:
+        sampler = DeviceCropSampler(pack, train_idx, cfg.patch, seed, cfg.crop_candidates, device)
+    else:
+        sampler = CropSampler(pack, train_idx, cfg.patch, seed, cfg.crop_candidates, workers=cfg.loader_threads)
     prefetcher = (
         Prefetcher(lambda: sampler.batch(cfg.batch_size), pin=device.type == "cuda")
-        if cfg.loader_threads
+        if cfg.loader_threads and not cfg.crops_on_device
         else None
     )
     val_batch = validation_batch(pack, val_idx).to(device)
