@@ -31,6 +31,16 @@ def detail(crop: np.ndarray) -> float:
     return float(np.abs(np.diff(c, axis=0)).mean() + np.abs(np.diff(c, axis=1)).mean())
 
 
+def training_images(pack: DataPack, indices: list[int], patch: int, candidates: int) -> list[np.ndarray]:
+    """The decoded pack images that a ``patch`` crop fits in, checking the sampler's options first."""
+    if candidates < 1:
+        raise ValueError(f"crop_candidates must be at least 1, not {candidates}")
+    images = [im for im in (pack.image(i) for i in indices) if min(im.shape[:2]) >= patch]
+    if not images:
+        raise ValueError(f"no training image is at least {patch}px on its short side")
+    return images
+
+
 def draw_position(rng: np.random.Generator, images: Sequence[np.ndarray | torch.Tensor], patch: int) -> tuple[int, int, int]:
     """A uniform crop's image index and top-left corner (images are H x W x 3)."""
     i = int(rng.integers(len(images)))
@@ -49,12 +59,7 @@ class CropSampler:
     def __init__(
         self, pack: DataPack, indices: list[int], patch: int, seed: int, candidates: int = 1, workers: int = 1
     ) -> None:
-        if candidates < 1:
-            raise ValueError(f"crop_candidates must be at least 1, not {candidates}")
-        self.images = [pack.image(i) for i in indices]
-        self.images = [im for im in self.images if min(im.shape[:2]) >= patch]
-        if not self.images:
-            raise ValueError(f"no training image is at least {patch}px on its short side")
+        self.images = training_images(pack, indices, patch, candidates)
         self.patch = patch
         self.candidates = candidates
         self.rng = np.random.default_rng(seed)
@@ -106,12 +111,7 @@ class DeviceCropSampler:
     def __init__(
         self, pack: DataPack, indices: list[int], patch: int, seed: int, candidates: int, device: torch.device
     ) -> None:
-        if candidates < 1:
-            raise ValueError(f"crop_candidates must be at least 1, not {candidates}")
-        images = [pack.image(i) for i in indices]
-        self.images = [torch.tensor(im, device=device) for im in images if min(im.shape[:2]) >= patch]
-        if not self.images:
-            raise ValueError(f"no training image is at least {patch}px on its short side")
+        self.images = [torch.tensor(im, device=device) for im in training_images(pack, indices, patch, candidates)]
         self.patch = patch
         self.candidates = candidates
         self.rng = np.random.default_rng(seed)
