@@ -110,6 +110,23 @@ def test_crops_made_on_the_device_train_the_same_weights(tmp_path, pack):
         assert torch.equal(value, weights[1][name]), name
 
 
+def test_profile_steps_write_where_the_step_time_goes(tmp_path, pack):
+    """profile_steps=2: after 10 unprofiled steps, 2 are profiled into profile.txt, with the loop's
+    phases named; without it, no profile."""
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+              "--set", "val_every=100", "--set", "threads=1", "--set", "steps=13"]
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'run'}", "--set", "profile_steps=2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    table = (tmp_path / "run" / "profile.txt").read_text()
+    assert table.startswith("# 2 training steps after 10, on cpu")
+    phases = {line.split()[0]: float(line.split()[1]) for line in table.split("\n\n")[1].splitlines()[1:]}
+    assert set(phases) == {"crops", "forward", "backward", "optimizer"} and all(ms > 0 for ms in phases.values())
+    assert "aten::convolution_backward" in table
+    assert "profile of 2 steps written to" in r.stderr
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'plain'}", "--set", "steps=2")
+    assert r.returncode == 0 and not (tmp_path / "plain" / "profile.txt").exists()
+
+
 def test_quality_weights_train_only_the_levels_they_name(tmp_path, pack):
     """quality_weights=0,1: every sample is drawn at level 2, so level 1's gains keep their
     initial values exactly (Adam moves nothing without a gradient) while level 2's move."""

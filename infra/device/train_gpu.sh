@@ -46,6 +46,7 @@ if [ "$rc" -ne 0 ] && [ "$left" -gt 60 ]; then
     train --set amp=false --set "max_minutes=$(( left / 60 ))"
 fi
 cp "$RUN/history.jsonl" "$RUN/config.yaml" "$OUT/" 2>/dev/null
+cp "$RUN/profile.txt" "$OUT/" 2>/dev/null  # when the config sets profile_steps
 python3 - "$RUN" "$OUT" "$START" "$CONFIG" <<'PY' 2>&1 | tee -a "$OUT/train.log"
 import shlex, sys
 from pathlib import Path

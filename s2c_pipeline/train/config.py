@@ -55,6 +55,9 @@ class TrainConfig:
     # (DeviceCropSampler): the same crops, without a CPU thread for the GPU to wait on. Replaces
     # loader_threads.
     crops_on_device: bool = False
+    # Profile this many steps (after 10 unprofiled ones) into profile.txt beside the checkpoints:
+    # operator times and the loop's phases (s2c_pipeline.train.profiling). 0 = off.
+    profile_steps: int = 0
     max_minutes: float = 0.0  # stop (checkpointed, resumable) after this wall time; 0 = no limit
     # An exported checkpoint (13.8 MB, unlike the 76 MB last.pt with Adam state) whose weights start
     # a run that has no last.pt yet: how a GPU machine that receives at most 64 MiB continues

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 from tqdm import tqdm
 
 from s2c_pipeline.codec.model import S2CFormer
@@ -27,6 +28,7 @@ from s2c_pipeline.train.config import TrainConfig, save_effective_config
 from s2c_pipeline.train.crops import CropSampler, DeviceCropSampler, Prefetcher
 from s2c_pipeline.train.datapack import DataPack
 from s2c_pipeline.train.loss import rate_distortion
+from s2c_pipeline.train.profiling import step_profiler
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +245,7 @@ def train(
     wall_at_start = state.wall_seconds
     history = out / "history.jsonl"
     bar = tqdm(total=cfg.steps, initial=state.step, disable=not is_main, desc=cfg.model, unit="step")
+    profiler = step_profiler(cfg.profile_steps, device, out) if is_main else None
     net.train()
     try:
         while state.step < cfg.steps:
@@ -252,24 +255,30 @@ def train(
                 if group["lr"] != lr and is_main and state.step and not warming:
                     log.info("lr %g -> %g at step %d", group["lr"], lr, state.step)
                 group["lr"] = lr
-            x = prefetcher.next() if prefetcher else sampler.batch(cfg.batch_size)
-            x = x.to(device, non_blocking=True, memory_format=memory_format)
+            with record_function("crops"):
+                x = prefetcher.next() if prefetcher else sampler.batch(cfg.batch_size)
+                x = x.to(device, non_blocking=True, memory_format=memory_format)
             if level_weights is None:
                 q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
             else:
                 q = torch.multinomial(level_weights, x.shape[0], replacement=True)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                out_ = net(x, q)
-            rd = rate_distortion(x, out_, lambdas[q])
-            state.optimizer.zero_grad(set_to_none=True)
-            rd.loss.backward()
-            if cfg.clip > 0:
-                torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip)
-            state.optimizer.step()
-            aux = state.model.aux_loss()
-            state.aux_optimizer.zero_grad(set_to_none=True)
-            aux.backward()
-            state.aux_optimizer.step()
+            with record_function("forward"):
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    out_ = net(x, q)
+                rd = rate_distortion(x, out_, lambdas[q])  # float32, outside autocast
+            with record_function("backward"):
+                state.optimizer.zero_grad(set_to_none=True)
+                rd.loss.backward()
+            with record_function("optimizer"):
+                if cfg.clip > 0:
+                    torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip)
+                state.optimizer.step()
+                aux = state.model.aux_loss()
+                state.aux_optimizer.zero_grad(set_to_none=True)
+                aux.backward()
+                state.aux_optimizer.step()
+            if profiler:
+                profiler.step()
             state.step += 1
             state.wall_seconds = wall_at_start + time.monotonic() - started
             bar.update(1)
@@ -310,6 +319,8 @@ def train(
                 )
                 break
     finally:
+        if profiler:
+            profiler.stop()
         if prefetcher:
             prefetcher.close()
         sampler.close()
