@@ -41,12 +41,19 @@ def training_images(pack: DataPack, indices: list[int], patch: int, candidates: 
     return images
 
 
-def draw_position(rng: np.random.Generator, images: Sequence[np.ndarray | torch.Tensor], patch: int) -> tuple[int, int, int]:
-    """A uniform crop's image index and top-left corner (images are H x W x 3)."""
-    i = int(rng.integers(len(images)))
-    y = int(rng.integers(images[i].shape[0] - patch + 1))
-    x = int(rng.integers(images[i].shape[1] - patch + 1))
-    return i, y, x
+def draw_crop(
+    rng: np.random.Generator, images: Sequence[np.ndarray | torch.Tensor], patch: int, candidates: int
+) -> tuple[list[tuple[int, int, int]], bool, bool]:
+    """One crop's random choices, in the generator's fixed order: each candidate's image index and
+    top-left corner (images are H x W x 3), then the horizontal and vertical flips. Both samplers
+    draw through here, which is what makes their crops the same."""
+    positions = []
+    for _ in range(candidates):
+        i = int(rng.integers(len(images)))
+        y = int(rng.integers(images[i].shape[0] - patch + 1))
+        x = int(rng.integers(images[i].shape[1] - patch + 1))
+        positions.append((i, y, x))
+    return positions, rng.random() < 0.5, rng.random() < 0.5
 
 
 class CropSampler:
@@ -65,14 +72,10 @@ class CropSampler:
         self.rng = np.random.default_rng(seed)
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="crop-detail") if workers > 1 else None
 
-    def _uniform_crop(self) -> np.ndarray:
-        i, y, x = draw_position(self.rng, self.images, self.patch)
-        return self.images[i][y : y + self.patch, x : x + self.patch]
-
     def _draw(self) -> tuple[list[np.ndarray], bool, bool]:
-        """One crop's random choices, in the generator's fixed order: candidates, then two flips."""
-        candidates = [self._uniform_crop() for _ in range(self.candidates)]
-        return candidates, self.rng.random() < 0.5, self.rng.random() < 0.5
+        positions, flip_x, flip_y = draw_crop(self.rng, self.images, self.patch, self.candidates)
+        p = self.patch
+        return [self.images[i][y : y + p, x : x + p] for i, y, x in positions], flip_x, flip_y
 
     def _crops(self, size: int) -> list[np.ndarray]:
         draws = [self._draw() for _ in range(size)]
@@ -119,11 +122,10 @@ class DeviceCropSampler:
     def batch(self, size: int) -> torch.Tensor:
         p, k = self.patch, self.candidates
         cuts, flips = [], []
-        for _ in range(size):  # the draw order of CropSampler._draw
-            for _ in range(k):
-                i, y, x = draw_position(self.rng, self.images, p)
-                cuts.append(self.images[i][y : y + p, x : x + p])
-            flips.append((self.rng.random() < 0.5, self.rng.random() < 0.5))
+        for _ in range(size):
+            positions, flip_x, flip_y = draw_crop(self.rng, self.images, p, k)
+            cuts += [self.images[i][y : y + p, x : x + p] for i, y, x in positions]
+            flips.append((flip_x, flip_y))
         candidates = torch.stack(cuts)  # (size*k, p, p, 3) uint8
         if k > 1:
             c = candidates.to(torch.int16)
