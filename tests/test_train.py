@@ -127,6 +127,26 @@ def test_profile_steps_write_where_the_step_time_goes(tmp_path, pack):
     assert r.returncode == 0 and not (tmp_path / "plain" / "profile.txt").exists()
 
 
+def test_phase_table_merges_the_host_and_gpu_events_of_a_label():
+    """On a GPU the profiler returns each label twice (host range, then its GPU span with host time
+    0); the table has one row per phase with both times, as the stage-8 lease's profile did not."""
+    from types import SimpleNamespace
+
+    from s2c_pipeline.train.profiling import phase_table
+
+    def event(key, host_us, gpu_us):
+        return SimpleNamespace(key=key, cpu_time_total=host_us, device_time_total=gpu_us)
+
+    averages = [event("forward", 4000, 0), event("aten::mul", 9000, 9000), event("forward", 0, 5000),
+                event("crops", 1000, 0), event("crops", 0, 200), event("backward", 6000, 0),
+                event("optimizer", 1000, 0), event("optimizer", 0, 600)]
+    header, *rows = phase_table(averages, steps=2, on_gpu=True)
+    assert "GPU ms" in header
+    assert [row.split() for row in rows] == [["crops", "0.5", "0.1"], ["forward", "2.0", "2.5"],
+                                             ["backward", "3.0", "0.0"], ["optimizer", "0.5", "0.3"]]
+    assert [row.split() for row in phase_table(averages, steps=2, on_gpu=False)[1:]][1] == ["forward", "2.0"]
+
+
 def test_quality_weights_train_only_the_levels_they_name(tmp_path, pack):
     """quality_weights=0,1: every sample is drawn at level 2, so level 1's gains keep their
     initial values exactly (Adam moves nothing without a gradient) while level 2's move."""

@@ -42,8 +42,8 @@ train --set "max_minutes=$TRAIN_MINUTES"
 rc=$?
 left=$(( TRAIN_MINUTES * 60 - (SECONDS - began) ))
 if [ "$rc" -ne 0 ] && [ "$left" -gt 60 ]; then
-    echo "training failed (rc $rc); resuming without autocast for ${left}s" | tee -a "$OUT/train.log"
-    train --set amp=false --set "max_minutes=$(( left / 60 ))"
+    echo "training failed (rc $rc); resuming without autocast and with CPU crops for ${left}s" | tee -a "$OUT/train.log"
+    train --set amp=false --set crops_on_device=false --set "max_minutes=$(( left / 60 ))"
 fi
 cp "$RUN/history.jsonl" "$RUN/config.yaml" "$OUT/" 2>/dev/null
 cp "$RUN/profile.txt" "$OUT/" 2>/dev/null  # when the config sets profile_steps
