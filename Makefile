@@ -77,8 +77,8 @@ endef
 $(STAGE2):
 	$(call from-git,c0de7b3,c6f7da3467192b73c3beeb33627828e7891c72e777ef9dbb0ffe5446756bacda)
 
-# Stage 5, the current bundled weights: stage 4 (the H100 run, infra/device/train_gpu.sh; it left
-# the package, git still has it) continued on this CPU for 100 minutes. Rerun to resume after a stop.
+# Stage 5: stage 4 (the first H100 run, infra/device/train_gpu.sh; it left the package, git still
+# has it) continued on this CPU for 100 minutes. Rerun to resume after a stop.
 STAGE4 := runs/init/s2c-conv-small-069dd301e38412d1.pt
 train-small-stage5: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE4)
 	$(PY) -m s2c_pipeline train --config configs/train-small-stage5-cpu.yaml --export runs/export --bundle
@@ -94,6 +94,12 @@ train-small-stage6: $(STAMP) data-cache/train-pack-enlightenment.tar $(STAGE5)
 
 $(STAGE5):
 	$(call from-git,b135053,25375d82d80a646a0b5360d9e63ac113539db3e248a943714a095d71e5071642)
+
+# Stage 7 (the second H100 lease), stage 8's starting point; it left the package when stage 8 was
+# bundled. Stages 7 and 8 were trained on lent GPUs (docs/weights.md has their commands).
+STAGE7 := runs/init/s2c-conv-small-4e765c39ecfe47ce.pt
+$(STAGE7):
+	$(call from-git,18ef922,4e765c39ecfe47cefaac9b4e050d4b96a6e8c9429a806759a143bb2b17a08c51)
 
 # The s2c-identity-small ablation (docs/ablation.md): stage 1's recipe without the spatial operator.
 train-ablation: $(STAMP)

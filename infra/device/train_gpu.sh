@@ -12,8 +12,9 @@
 # A lease is 15 minutes in all, machine start included: that call (8.5 minutes) leaves room for a
 # second one with TRAIN_MINUTES=4 on the still-warm machine, which resumes from runs/*/last.pt
 # (ignored paths stay there between calls). Each lease's two calls: infra/device/results/.
-# CONFIG picks the stage (default configs/train-small-gpu.yaml, stage 4's; stage 7 ran
-# configs/train-small-stage7-gpu.yaml; configs/train-small-stage8-gpu.yaml is the next lease's).
+# CONFIG picks the stage (default configs/train-small-gpu.yaml, stage 4's; stages 7 and 8 ran
+# configs/train-small-stage7-gpu.yaml and -stage8-; configs/train-small-stage9-gpu.yaml is the next
+# lease's).
 # CHECKPOINT defaults to the bundled current s2c-conv-small weights. TRAIN_MINUTES (default 7)
 # bounds the training; if the run fails (a non-finite loss under bf16 autocast, say), it resumes
 # from its last checkpoint without autocast for the time left. Adam restarts at every init.
