@@ -10,7 +10,7 @@ That thread still capped the H100 at 4.4 steps of 64 crops a second with the GPU
 busy (docs/weights.md, stage 7). ``DeviceCropSampler`` keeps the decoded pack on the GPU instead
 (0.56 GB for the Enlightenment pack) and cuts, scores and flips the crops there; only the random
 draws stay on the CPU, in the same order, so it too gives the same crops. On the next lease (stage
-8) that doubled the rate, to about 9.3 steps of 64 crops a second.
+8) that doubled the rate, to about 9.5 steps of 64 crops a second.
 """
 
 from __future__ import annotations
