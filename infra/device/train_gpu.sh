@@ -17,7 +17,8 @@
 # lease's).
 # CHECKPOINT defaults to the bundled current s2c-conv-small weights. TRAIN_MINUTES (default 7)
 # bounds the training; if the run fails (a non-finite loss under bf16 autocast, say), it resumes
-# from its last checkpoint without autocast and with the CPU crop thread for the time left. Adam restarts at every init.
+# from its last checkpoint without autocast and with the CPU crop thread for the time left. Adam
+# restarts at every init.
 set -uo pipefail
 TRAIN_MINUTES=${TRAIN_MINUTES:-7}
 CONFIG=${CONFIG:-configs/train-small-gpu.yaml}
