@@ -25,6 +25,7 @@ from compressai.models.utils import conv
 from torch import Tensor, nn
 
 from s2c_pipeline.codec.config import ModelConfig
+from s2c_pipeline.codec.rans import decode_tensor
 from s2c_pipeline.codec.transforms import hyper_analysis, hyper_synthesis
 
 # Means are snapped to multiples of 2**-6 when coding. Values on this grid are exact in float32 and
@@ -47,11 +48,13 @@ class GridGaussianConditionalLatentCodec(GaussianConditionalLatentCodec):
         y_hat = symbols.to(means.dtype) + means
         return {"strings": [strings], "shape": y.shape[2:4], "y_hat": y_hat}
 
-    def decompress(self, strings: list[list[bytes]], shape: tuple[int, int], ctx_params: Tensor, **kwargs: Any):
+    def decompress(
+        self, strings: list[list[bytes]], shape: tuple[int, int], ctx_params: Tensor, **kwargs: Any
+    ):
         (y_strings,) = strings
         scales, means = self._coding_params(ctx_params)
         indexes = self.gaussian_conditional.build_indexes(scales)
-        y_hat = self.gaussian_conditional.decompress(y_strings, indexes, means=means)
+        y_hat = decode_tensor(self.gaussian_conditional, y_strings, indexes, means)
         return {"y_hat": y_hat}
 
 

@@ -28,7 +28,7 @@ from s2c_pipeline.codec.weights import (
     find_weights,
     load_checkpoint,
 )
-from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS, PreparedImage, restore_image
+from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS, PreparedImage, check_restorable, restore_image
 
 log = logging.getLogger(__name__)
 
@@ -160,15 +160,20 @@ class ImageCodec:
             )
             raise BitstreamError(where, f"latent data does not decode with this model ({exc})") from exc
         decoded = []
-        for i, (p, header) in enumerate(zip(parsed, headers, strict=True)):
+        for i, (p, header, source) in enumerate(zip(parsed, headers, sources, strict=True)):
             rgb = _to_uint8(x_hat[i : i + 1, :, : header.height, : header.width])
-            image = restore_image(
-                rgb, colour=header.colour, alpha=p.alpha, icc_profile=p.icc_profile, exif=p.exif
-            )
+            try:
+                image = restore_image(
+                    rgb, colour=header.colour, alpha=p.alpha, icc_profile=p.icc_profile, exif=p.exif
+                )
+            except ValueError as exc:  # _check_stream refuses these first; never a bare traceback
+                raise BitstreamError(source, str(exc)) from exc
             decoded.append(DecodedImage(rgb, image, header))
         return decoded
 
     def _check_stream(self, data: bytes, source: str, max_pixels: int) -> S2CFile:
+        """Every check a header allows, before any decoding work: a stream that would fail late
+        (after seconds of work and gigabytes of memory) fails here, in microseconds."""
         parsed = decode_container(data, source=source)
         header = parsed.header
         if header.model_name != self.model_name or header.weights_id != self.weights.weights_id:
@@ -183,6 +188,11 @@ class ImageCodec:
             )
         if not 1.0 <= header.quality <= self.num_qualities:
             raise BitstreamError(source, f"quality {header.quality:g} is outside 1..{self.num_qualities}")
+        try:
+            self.model.check_string_count(len(parsed.latent_strings))
+            check_restorable(header.colour, parsed.alpha, header.height, header.width)
+        except ValueError as exc:
+            raise BitstreamError(source, str(exc)) from None
         return parsed
 
     def encode_timed(

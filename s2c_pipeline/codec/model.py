@@ -8,7 +8,8 @@ geometrically between the two neighbouring trained levels.
 Determinism: training and ``forward`` run on any device in float32. ``compress_latents`` and
 ``decompress_latents`` run the whole probability path (hyper synthesis, channel and spatial
 contexts, parameter aggregation, scale -> CDF index) on the CPU in float64 with grid-snapped means,
-from a private copy of the entropy model. The heavy transforms g_a/g_s stay on the model's device.
+from a private copy of the entropy model whose rANS decoder is bounded (``codec.rans``). The heavy
+transforms g_a/g_s stay on the model's device; g_s runs in tiles on large images.
 """
 
 from __future__ import annotations
@@ -21,16 +22,20 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import torch
-from compressai.entropy_models import EntropyBottleneck, GaussianConditional
+from compressai.entropy_models import EntropyBottleneck, EntropyModel, GaussianConditional
 from compressai.models.utils import update_registered_buffers
 from torch import Tensor, nn
 
 from s2c_pipeline.codec.config import ModelConfig, between_levels
 from s2c_pipeline.codec.entropy import build_latent_codec
+from s2c_pipeline.codec.rans import BoundedRansCoder
 from s2c_pipeline.codec.refine import RefineSettings, refine_latents
 from s2c_pipeline.codec.transforms import analysis_transform, synthesis_transform
 
 STRIDE = 64  # y is H/16, z is H/64: inputs are padded to a multiple of this
+# g_s runs over tiles of at most this many latent rows and columns (1024 pixels), each with a
+# margin of its receptive field, so decoding memory stays bounded for images of any size.
+SYNTHESIS_TILE = 64
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +141,11 @@ class S2CFormer(nn.Module):
         if "coder" not in self._caches:
             if self.latent_codec.latent_codec["hyper"].entropy_bottleneck._offset.numel() == 0:
                 raise RuntimeError("entropy tables are missing: call model.update() after training")
-            self._caches["coder"] = copy.deepcopy(self.latent_codec).to("cpu", torch.float64).eval()
+            coder = copy.deepcopy(self.latent_codec).to("cpu", torch.float64).eval()
+            for module in coder.modules():
+                if isinstance(module, EntropyModel):
+                    module.entropy_coder = BoundedRansCoder()
+            self._caches["coder"] = coder
         return self._caches["coder"]
 
     @torch.no_grad()
@@ -173,7 +182,10 @@ class S2CFormer(nn.Module):
                     raise
                 log.warning(
                     "latent refinement of a %dx%d batch of %d ran out of memory; coding it unrefined (%s)",
-                    x.shape[3], x.shape[2], x.shape[0], str(exc).splitlines()[0],
+                    x.shape[3],
+                    x.shape[2],
+                    x.shape[0],
+                    str(exc).splitlines()[0],
                 )
         ys = ys.to("cpu", torch.float64)
         codes = []
@@ -203,9 +215,34 @@ class S2CFormer(nn.Module):
             self.decode_y(c) * self.gains(q)[1][None, :, None, None]
             for c, q in zip(codes, qualities, strict=True)
         ]
+        return self.synthesize(torch.cat(y_hats))
+
+    @torch.no_grad()
+    def synthesize(self, y_hat: Tensor, tile: int = SYNTHESIS_TILE) -> Tensor:
+        """x_hat (B, 3, 16h, 16w) float32 in [0, 1] from y_hat (B, M, h, w), through g_s in float64
+        over tiles of ``tile`` latents square. Each tile is computed with a margin of g_s's receptive
+        field (``synthesis_margin``) and cropped, so the result is that of one pass over the whole
+        image, at a memory cost bounded by the tile."""
         synthesis = self._decoding_synthesis()
         device = next(synthesis.parameters()).device
-        return synthesis(torch.cat(y_hats).to(device, torch.float64)).clamp_(0, 1).float()
+        b, _, h, w = y_hat.shape
+        if h <= tile and w <= tile:
+            return synthesis(y_hat.to(device, torch.float64)).clamp_(0, 1).float()
+        margin = synthesis_margin(self.config)
+        if tile % 4:
+            raise ValueError(f"tile must be a multiple of 4 latents (window alignment), got {tile}")
+        x_hat = torch.empty(b, 3, h * 16, w * 16, device=device)
+        for top in range(0, h, tile):
+            for left in range(0, w, tile):
+                t0, l0 = max(0, top - margin), max(0, left - margin)
+                part = y_hat[:, :, t0 : min(h, top + tile + margin), l0 : min(w, left + tile + margin)]
+                out = synthesis(part.to(device, torch.float64))
+                rows, cols = min(tile, h - top) * 16, min(tile, w - left) * 16
+                r0, c0 = (top - t0) * 16, (left - l0) * 16
+                x_hat[:, :, top * 16 : top * 16 + rows, left * 16 : left * 16 + cols] = (
+                    out[:, :, r0 : r0 + rows, c0 : c0 + cols].clamp_(0, 1).float()
+                )
+        return x_hat
 
     def _decoding_synthesis(self) -> nn.Module:
         """A float64 copy of g_s: float32 convolutions round differently with the thread count
@@ -215,19 +252,37 @@ class S2CFormer(nn.Module):
             self._caches["synthesis"] = copy.deepcopy(self.g_s).double().eval()
         return self._caches["synthesis"]
 
+    def check_string_count(self, count: int) -> None:
+        expected = len(self.config.groups) * 2 + 1
+        if count != expected:
+            raise ValueError(f"expected {expected} latent strings for {self.config.name}, got {count}")
+
     @torch.no_grad()
     def decode_y(self, code: LatentCode) -> Tensor:
         """Entropy-decode the gained latent y_hat (1, M, H/16, W/16), float64 on CPU."""
-        expected = len(self.config.groups) * 2 + 1
-        if len(code.strings) != expected:
-            raise ValueError(
-                f"expected {expected} latent strings for {self.config.name}, got {len(code.strings)}"
-            )
+        self.check_string_count(len(code.strings))
         h, w = code.padded_height // 16, code.padded_width // 16
         shape = {"y": [(g, h, w) for g in self.config.groups], "hyper": (h // 4, w // 4)}
         strings = [[s] for s in code.strings]
         with float64_default():
             return self._coding_model().decompress(strings, shape)["y_hat"]
+
+
+def synthesis_margin(config: ModelConfig) -> int:
+    """Latent rows (a multiple of 4) that cover g_s's receptive field on each side of a tile.
+
+    In latent units: a 3x3 conv at scale s (1, 2, 4, 8 times the latent resolution) reaches 1/s,
+    a separable block kernel//2 / s, a window-attention block a whole window / s. Multiples of 4
+    keep every tile's origin on the attention windows' grid (a window of 8 at scale 2 is 4 latents).
+    """
+    reach = 0.0
+    for stage, scale in zip((2, 1, 0), (2, 4, 8), strict=True):
+        reach += 1 / (scale // 2)  # the subpel conv that enters this scale
+        spatial = config.spatial[stage]
+        per_block = {"identity": 0, "sepconv": config.kernel_size // 2, "winattn": config.window}[spatial]
+        reach += config.depths[stage] * per_block / scale
+    reach += 1 / 8  # the last subpel conv
+    return 4 * math.ceil(reach / 4)
 
 
 def _scale_table(min_scale: float = 0.11, max_scale: float = 256.0, levels: int = 64) -> Tensor:

@@ -7,13 +7,14 @@ from s2c_pipeline.imaging.colour import ColourHandling
 from s2c_pipeline.imaging.errors import ImageRejected
 from s2c_pipeline.imaging.load import DEFAULT_MAX_PIXELS, PreparedImage, load_image
 from s2c_pipeline.imaging.metrics import ms_ssim, pixels_sha256, psnr
-from s2c_pipeline.imaging.restore import image_to_png_bytes, restore_image
+from s2c_pipeline.imaging.restore import check_restorable, image_to_png_bytes, restore_image
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "ColourHandling",
     "ImageRejected",
     "PreparedImage",
+    "check_restorable",
     "image_to_png_bytes",
     "load_image",
     "ms_ssim",

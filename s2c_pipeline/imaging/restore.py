@@ -33,12 +33,8 @@ def restore_image(
         pixels = ((rgb.sum(axis=2, dtype=np.uint16) + 1) // 3).astype(np.uint8)
     else:
         pixels = np.ascontiguousarray(rgb)
-    if (alpha is not None) != bool(colour & ColourHandling.ALPHA_CARRIED):
-        raise ValueError(
-            f"colour handling {colour.describe()} and alpha plane {'present' if alpha else 'absent'} disagree"
-        )
-    if alpha is not None:
-        plane = unpack_alpha(alpha, height, width)
+    plane = _alpha_plane(colour, alpha, height, width)
+    if plane is not None:
         pixels = np.dstack([pixels, plane])
     img = Image.fromarray(np.ascontiguousarray(pixels))
     if icc_profile:
@@ -46,6 +42,21 @@ def restore_image(
     if exif:
         img.info["exif"] = exif
     return img
+
+
+def check_restorable(colour: int, alpha: bytes | None, height: int, width: int) -> None:
+    """ValueError unless ``restore_image`` can honour this colour code and alpha plane: a decoder
+    runs it on the header before any decoding work."""
+    _alpha_plane(ColourHandling.from_code(int(colour)), alpha, height, width)
+
+
+def _alpha_plane(colour: ColourHandling, alpha: bytes | None, height: int, width: int) -> np.ndarray | None:
+    if (alpha is not None) != bool(colour & ColourHandling.ALPHA_CARRIED):
+        raise ValueError(
+            f"colour handling {colour.describe()} and the alpha plane "
+            f"({'present' if alpha is not None else 'absent'}) disagree"
+        )
+    return None if alpha is None else unpack_alpha(alpha, height, width)
 
 
 def image_to_png_bytes(img: Image.Image) -> bytes:
