@@ -1,4 +1,5 @@
-"""``s2c``: one argparse parser, one module per verb. Exit codes: 0 ok, 1 bad data, 2 bad usage."""
+"""``s2c``: one argparse parser, one module per verb. Exit codes: 0 ok, 1 bad data or unreachable
+storage, 2 bad usage."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ VERBS = (single_image, pipeline_verbs, analysis_verbs, train, eval_verb, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="s2c", description="Learned image compression at scale (S2CFormer).")
+    parser = argparse.ArgumentParser(
+        prog="s2c", description="Learned image compression at scale (S2CFormer)."
+    )
     parser.add_argument("--version", action="version", version=f"s2c-pipeline {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
@@ -41,3 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"s2c {args.verb}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A storage server that does not answer surfaces from deep in s3fs/botocore, in any verb,
+        # as ~150 lines of traceback; it is not a bug, so it gets one line. Anything else propagates.
+        from s2c_pipeline.shards.storage import unreachable_endpoint_message
+
+        message = unreachable_endpoint_message(exc)
+        if message is None:
+            raise
+        print(f"s2c {args.verb}: {message}", file=sys.stderr)
+        return EXIT_BAD_DATA

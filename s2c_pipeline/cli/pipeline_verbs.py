@@ -17,6 +17,7 @@ from s2c_pipeline.cli.refine_option import add_refine_argument
 
 def register(sub: argparse._SubParsersAction) -> None:
     from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+    from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES
 
     p = sub.add_parser("compress", help="compress WebDataset shards on Ray into .s2c shards with manifests")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="shard URLs, globs, brace ranges or @list.txt")
@@ -55,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-attempts", type=int, default=3, help="tries per shard before it is reported failed")
     p.add_argument(
         "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images: skipped_too_large"
+    )
+    p.add_argument(
+        "--max-member-bytes",
+        type=int,
+        default=DEFAULT_MAX_MEMBER_BYTES,
+        metavar="BYTES",
+        help=f"larger tar members are not read: images skipped_too_large (default {DEFAULT_MAX_MEMBER_BYTES})",
     )
     p.add_argument(
         "--retry-failed", action="store_true", help="redo only the samples not coded in earlier runs"
@@ -127,6 +135,7 @@ def run_compress(args: argparse.Namespace) -> int:
             refine_steps=args.refine_steps,
             max_attempts=args.max_attempts,
             max_pixels=args.max_pixels,
+            max_member_bytes=args.max_member_bytes,
             retry_failed=args.retry_failed,
             dry_run=args.dry_run,
             address=args.address,

@@ -11,7 +11,15 @@ from dataclasses import dataclass
 import pyarrow as pa
 
 MANIFEST_VERSION = "1"
-STATUSES = ("ok", "bad_input", "encode_error", "verify_failed", "skipped_too_large", "shard_problem")
+STATUSES = (
+    "ok",
+    "bad_input",
+    "encode_error",
+    "verify_failed",
+    "skipped_too_large",
+    "bad_name",
+    "shard_problem",
+)
 
 MANIFEST_SCHEMA = pa.schema(
     [

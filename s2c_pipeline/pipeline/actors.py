@@ -25,6 +25,7 @@ from s2c_pipeline.pipeline.layout import OutputLayout
 from s2c_pipeline.pipeline.results import ShardResult
 from s2c_pipeline.pipeline.resume import ShardTask
 from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
+from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class CompressWorker:
         target: RateTarget | None = None,
         batch_size: int | None = None,
         refine_steps: int = 0,
+        max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
     ) -> None:
         self._codec = spec.load(None, threads)
         self._device = device_label(self._codec)
@@ -69,6 +71,7 @@ class CompressWorker:
         )
         self._layout = layout
         self._storage_options = storage_options
+        self._max_member_bytes = max_member_bytes
         self._lock = threading.Lock()
         self._worker = WorkerContext(ray.get_runtime_context().get_node_id(), self._device, os.getpid())
 
@@ -93,6 +96,7 @@ class CompressWorker:
             storage_options=self._storage_options,
             worker=self._worker,
             encode_lock=self._lock,
+            max_member_bytes=self._max_member_bytes,
         )
 
 

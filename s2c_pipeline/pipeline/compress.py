@@ -99,6 +99,7 @@ def _run(tasks, layout, config, spec, quality) -> tuple[SchedulerReport, ShardSt
             config.target,
             config.batch_size,
             config.refine_steps,
+            max_member_bytes=config.max_member_bytes,
         ),
         submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
         name_of=lambda task: f"shard {task.url}",

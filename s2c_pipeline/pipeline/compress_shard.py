@@ -8,7 +8,13 @@ output dataset is always whole. The statuses of images given to the codec are th
 
 * ``ok``: coded, decoded again (decode-verify), metrics and the decoded pixels' hash recorded;
 * ``bad_input`` for a sample without an image member, or one that already holds a ``.s2c`` member;
+* ``bad_name``: a sample ``decompress`` could not write back as files under its names (a backslash
+  or control character, a key that repeats in the shard...: ``sample_names``); not coded, so that
+  its members, carried verbatim, are restored exactly by ``decompress --format webdataset``;
 * ``shard_problem``: one row per problem the reader found in the tar (truncated, unreadable).
+
+Carried members are written under ``shards.normalise_name`` (``./a.json`` becomes ``a.json``, as
+its key ``a`` already is), so the output tar groups into the same samples as the input.
 
 Samples are taken ``batch_size * WINDOW_BATCHES`` at a time, so that images of one padded size can
 share a pass on the device without a whole shard's pixels in memory at once.
@@ -28,11 +34,13 @@ from s2c_pipeline.codec.image_coding import BAD_INPUT, OK, Coded, EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.manifest import ManifestRow
 from s2c_pipeline.pipeline.results import ShardStats
-from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member
+from s2c_pipeline.pipeline.sample_names import ShardNames
+from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member, normalise_name
 
 log = logging.getLogger(__name__)
 
 SHARD_PROBLEM = "shard_problem"
+BAD_NAME = "bad_name"
 S2C_EXTENSION = "s2c"
 WINDOW_BATCHES = 4
 """Samples are prepared ``batch_size * WINDOW_BATCHES`` at a time, so that images of one padded
@@ -73,22 +81,26 @@ def compress_shard(
     """
     writer = TarShardWriter()
     rows: list[ManifestRow] = []
+    coded = _CodedBytes()
+    names = ShardNames(contents.samples)
     window = settings.batch_size * WINDOW_BATCHES
     for start in range(0, len(contents.samples), window):
-        pending = [_pending(sample, reuse) for sample in contents.samples[start : start + window]]
+        pending = [_pending(sample, reuse, names) for sample in contents.samples[start : start + window]]
         outcomes = _code_pending(pending, codec, settings)
         for item, outcome in zip(pending, outcomes, strict=True):
             sample, image = item.sample, item.image
             if item.kept is not None:
-                rows.append(_write_reused(writer, sample, image, item.kept, output_url))
-                continue
-            tries = attempts + (prior_attempts or {}).get(sample.key, 0)
-            base = _base_row(sample, image, item.digest, contents.url, codec, settings, output_url, tries)
-            rows.append(_write_sample(writer, sample, image, base, outcome))
+                row = _write_reused(writer, sample, image, item.kept, output_url)
+            else:
+                tries = attempts + (prior_attempts or {}).get(sample.key, 0)
+                base = _base_row(sample, image, item.digest, contents.url, codec, settings, output_url, tries)
+                row = _write_sample(writer, sample, image, base, outcome, item.bad_name)
+            coded.add(sample, image, row)
+            rows.append(row)
     for problem in contents.problems:
         rows.append(_problem_row(contents.url, problem, codec, settings, output_url))
     tar = writer.finish()
-    return ShardOutput(tar, tuple(rows), _stats(rows, contents.size_bytes, len(tar)))
+    return ShardOutput(tar, tuple(rows), _stats(rows, contents.size_bytes, len(tar), coded))
 
 
 def _write_sample(
@@ -97,8 +109,18 @@ def _write_sample(
     image: Member | None,
     base: dict[str, Any],
     outcome: Coded | NotCoded | None,
+    bad_name: str | None,
 ) -> ManifestRow:
     """``outcome`` is None exactly when the sample was not offered to the codec (see _code_pending)."""
+    if bad_name is not None:
+        log.warning("%s: %s; recorded as status=%s, kept verbatim", base["source_shard"], bad_name, BAD_NAME)
+        carried, notes = _carry(writer, sample.members)
+        error = _join(
+            f"{bad_name}: decompress could not write it back as files, so it is not coded and its "
+            "members are carried verbatim (`s2c decompress --format webdataset` restores them)",
+            notes,
+        )
+        return ManifestRow(**base, status=BAD_NAME, error=error, carried_members=carried)
     if image is None:
         names = ", ".join(m.name for m in sample.members) or "none"
         carried, notes = _carry(writer, sample.members)
@@ -146,29 +168,54 @@ class _Pending:
     image: Member | None
     digest: str | None
     kept: ReusedSample | None
+    bad_name: str | None
+    """Why decompress could not write the sample back under its names; then it is not coded."""
 
 
-def _pending(sample: Sample, reuse: Mapping[tuple[str, str], ReusedSample] | None) -> _Pending:
+def _pending(
+    sample: Sample, reuse: Mapping[tuple[str, str], ReusedSample] | None, names: ShardNames
+) -> _Pending:
     image = image_member(sample)
     digest = hashlib.sha256(image.data).hexdigest() if image is not None and not image.omitted else None
-    kept = (reuse or {}).get((sample.key, digest)) if digest else None
-    return _Pending(sample, image, digest, kept)
+    bad_name = names.claim(sample, image)
+    kept = (reuse or {}).get((sample.key, digest)) if digest and bad_name is None else None
+    return _Pending(sample, image, digest, kept, bad_name)
 
 
 def _code_pending(
     pending: Sequence[_Pending], codec: ImageCodec, settings: EncodeSettings
 ) -> list[Coded | NotCoded | None]:
-    """Outcomes in order; None for samples not offered to the codec (reused, no image, or
-    already holding a .s2c member)."""
+    """Outcomes in order; None for samples not offered to the codec (reused, a bad name, no
+    image, or already holding a .s2c member)."""
     wanted = [
         i
         for i, item in enumerate(pending)
-        if item.kept is None and item.image is not None and not _holds_s2c(item.sample)
+        if item.kept is None
+        and item.bad_name is None
+        and item.image is not None
+        and not _holds_s2c(item.sample)
     ]
     outcomes: list[Coded | NotCoded | None] = [None] * len(pending)
-    for i, outcome in zip(wanted, code_images([pending[i].image for i in wanted], codec, settings), strict=True):
+    for i, outcome in zip(
+        wanted, code_images([pending[i].image for i in wanted], codec, settings), strict=True
+    ):
         outcomes[i] = outcome
     return outcomes
+
+
+@dataclass
+class _CodedBytes:
+    """Member bytes in and out of the samples coded ok: what the run's ratio is computed from."""
+
+    input: int = 0
+    output: int = 0
+
+    def add(self, sample: Sample, image: Member | None, row: ManifestRow) -> None:
+        if row.status != OK or image is None:
+            return
+        members = sum(len(m.data) for m in sample.members)  # members not read (omitted) count 0
+        self.input += members
+        self.output += members - len(image.data) + (row.s2c_bytes or 0)
 
 
 def _holds_s2c(sample: Sample) -> bool:
@@ -182,14 +229,16 @@ def _join(error: str | None, notes: list[str]) -> str | None:
 
 
 def _carry(writer: TarShardWriter, members: Sequence[Member]) -> tuple[list[str], list[str]]:
-    """Copy members verbatim; (names carried, notes on members the reader did not read)."""
+    """Copy members byte for byte, named as their key is (``normalise_name``); (names carried,
+    notes on members the reader did not read)."""
     carried, notes = [], []
     for member in members:
         if member.omitted:
             notes.append(f"member {member.name} not carried: {member.omitted}")
             continue
-        writer.add(member.name, member.data)
-        carried.append(member.name)
+        name = normalise_name(member.name)
+        writer.add(name, member.data)
+        carried.append(name)
     return carried, notes
 
 
@@ -235,7 +284,7 @@ def _problem_row(
     return ManifestRow(**base, status=SHARD_PROBLEM, error=problem)  # attempts 0: nothing was tried
 
 
-def _stats(rows: list[ManifestRow], source_bytes: int, output_bytes: int) -> ShardStats:
+def _stats(rows: list[ManifestRow], source_bytes: int, output_bytes: int, coded: _CodedBytes) -> ShardStats:
     statuses: dict[str, int] = {}
     for row in rows:
         statuses[row.status] = statuses.get(row.status, 0) + 1
@@ -250,6 +299,8 @@ def _stats(rows: list[ManifestRow], source_bytes: int, output_bytes: int) -> Sha
         output_bytes=output_bytes,
         image_bytes_ok=sum(r.source_bytes or 0 for r in ok),
         s2c_bytes=sum(r.s2c_bytes or 0 for r in ok),
+        coded_input_bytes=coded.input,
+        coded_output_bytes=coded.output,
         pixels_ok=sum((r.width or 0) * (r.height or 0) for r in ok),
         psnr_sum=float(sum(finite)),
         psnr_count=len(finite),

@@ -15,6 +15,7 @@ from typing import Any
 
 from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES
 
 LAYOUT_VERSION = 1
 """Bumped when the output prefix layout or the manifest meaning changes."""
@@ -44,6 +45,9 @@ class RunConfig:
     """Tries per shard, actor deaths and application errors counted together."""
     max_pixels: int = DEFAULT_MAX_PIXELS
     """Larger images are recorded as skipped_too_large instead of being coded (OOM guard)."""
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES
+    """Larger tar members are not read into memory: an image one is skipped_too_large, others are
+    not carried (the row's error names them)."""
     retry_failed: bool = False
     dry_run: bool = False
     address: str | None = None
@@ -74,6 +78,8 @@ class RunConfig:
             raise ValueError("refine_steps must be 0 or more")
         if self.max_pixels < 1:
             raise ValueError("max_pixels must be positive")
+        if self.max_member_bytes < 1:
+            raise ValueError("max_member_bytes must be at least 1 (--max-member-bytes)")
 
     def execution_dict(self) -> dict[str, Any]:
         """The execution settings as recorded in run.json (no storage options, no address)."""
@@ -84,6 +90,7 @@ class RunConfig:
             "refine_steps": self.refine_steps,
             "max_attempts": self.max_attempts,
             "max_pixels": self.max_pixels,
+            "max_member_bytes": self.max_member_bytes,
             "in_flight_per_actor": self.in_flight_per_actor,
         }
 

@@ -3,7 +3,11 @@
 Every decoded image's pixel hash is compared with the manifest's ``decoded_sha256``; a mismatch is
 an error for that sample (the PNG is not written), never a silent difference. Samples that were
 not coded (status other than ok) have their original image among the carried members, so they
-are restored verbatim. Names are checked before anything is written (``output_paths``).
+are restored verbatim. Names are checked before anything is written (``output_paths``), except
+those of ``bad_name`` samples going into a WebDataset tar: that tar gets them as the input had them.
+
+Failure policy: whatever goes wrong with one sample (a bitstream that does not decode, a name, a
+mismatch with the manifest) is an error line for that sample; the others are still restored.
 
 Reading policy: the whole output shard (one GET), unless only a few samples without carried
 members are wanted, then one range read per bitstream (``s2c_offset``/``s2c_bytes``).
@@ -22,7 +26,7 @@ from typing import Any
 from s2c_pipeline.bitstream import BitstreamError, decode_container
 from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream
 from s2c_pipeline.imaging import image_to_png_bytes, metrics
-from s2c_pipeline.pipeline.compress_shard import OK
+from s2c_pipeline.pipeline.compress_shard import BAD_NAME, OK
 from s2c_pipeline.pipeline.output_paths import UnsafeName, check_relative_name, join_url, safe_local_path
 from s2c_pipeline.pipeline.output_reader import (
     RowRef,
@@ -31,6 +35,7 @@ from s2c_pipeline.pipeline.output_reader import (
     carried,
     paired_sample,
 )
+from s2c_pipeline.pipeline.sample_names import decoded_name
 from s2c_pipeline.shards import ShardContents, TarShardWriter, filesystem, publish, read_range, read_shard
 from s2c_pipeline.shards.storage import is_local
 
@@ -108,7 +113,6 @@ def run_decode_task(
     with decode_lock or nullcontext():
         for ref in task.rows:
             try:
-                check_relative_name(ref.key)
                 sample_files, was_decoded = _decode_one(task, ref, contents, codecs, max_pixels, options)
             except (UnsafeName, ShardMismatch, BitstreamError, DecodeFailed, OSError) as exc:
                 errors.append(f"{task.tar_url}: sample {ref.key!r}: {exc}")
@@ -130,6 +134,10 @@ def _decode_one(
 ) -> tuple[list[tuple[str, bytes]], bool]:
     """(files for this sample, whether a bitstream was decoded)."""
     source = f"{task.tar_url}:{ref.s2c_member}"
+    # CHECK writes nothing; a bad_name sample goes into a WebDataset tar as the input had it
+    check_names = task.format == PNG or (task.format == WEBDATASET and ref.status != BAD_NAME)
+    if check_names:
+        check_relative_name(ref.key)
     if contents is None:
         members = []
         data = (
@@ -141,11 +149,16 @@ def _decode_one(
         sample = paired_sample(contents, ref, task.sample_count)
         members = carried(sample, ref)
         data = bitstream_member(sample, ref).data if ref.status == OK else b""
-    files = [(check_relative_name(m.name), m.data) for m in members]
+    files = [(check_relative_name(m.name) if check_names else m.name, m.data) for m in members]
     if ref.status != OK:
         return files, False
-    codec = codecs.for_bitstream(data, source)
-    image = codec.decode(data, source=source, max_pixels=max_pixels)
+    try:
+        codec = codecs.for_bitstream(data, source)
+        image = codec.decode(data, source=source, max_pixels=max_pixels)
+    except BitstreamError:
+        raise
+    except ValueError as exc:  # a stream the codec cannot honour, however it says so
+        raise DecodeFailed(f"the bitstream does not decode ({exc})") from exc
     digest = metrics.pixels_sha256(image.image)
     if digest != ref.decoded_sha256:
         raise DecodeFailed(
@@ -154,7 +167,7 @@ def _decode_one(
         )
     if task.format == CHECK:
         return [], True
-    name = f"{ref.key}.png"
+    name = decoded_name(ref.key)
     if any(n == name for n, _ in files):
         raise DecodeFailed(f"the decoded image {name} would replace a carried member of the same name")
     return [(name, image_to_png_bytes(image.image)), *files], True
@@ -175,9 +188,14 @@ def _write(
     for name, data in files:
         try:
             target = str(safe_local_path(Path(root), name)) if is_local(fs) else join_url(task.output, name)
+            publish(data, target, storage_options=options)
         except UnsafeName as exc:
             errors.append(f"{task.tar_url}: {exc}; not written")
             continue
-        publish(data, target, storage_options=options)
+        except (IsADirectoryError, NotADirectoryError, FileExistsError) as exc:
+            errors.append(
+                f"{task.tar_url}: {name!r} not written: a file and a folder of that name clash ({exc})"
+            )
+            continue
         written += 1
     return written

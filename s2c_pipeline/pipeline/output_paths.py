@@ -1,9 +1,10 @@
 """Names from archives turned into output paths, refusing any that would leave the output folder.
 
 Keys and member names come from tars written by someone else. A name is refused when it is
-absolute, has a ``..``, empty or ``.`` component, a backslash, a drive letter or a control
-character; on local output it is also refused when any folder on its way, or the file itself, is
-a symbolic link (a link planted in OUTPUT must not redirect a write).
+absolute, has a ``..``, empty or ``.`` component, a backslash, a drive letter, a control character
+or a component longer than file systems allow; on local output it is also refused when any folder
+on its way, or the file itself, is a symbolic link (a link planted in OUTPUT must not redirect a
+write). ``compress`` applies the same rule before coding (``sample_names``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ import os
 import posixpath
 from pathlib import Path
 
+MAX_COMPONENT_BYTES = 255
+"""The longest file or folder name most file systems take (NAME_MAX on Linux, ext4, APFS, NTFS)."""
+
 
 class UnsafeName(ValueError):
-    """A key or member name that would write outside the output folder."""
+    """A key or member name that would write outside the output folder, or cannot be a file name."""
 
 
 def check_relative_name(name: str) -> str:
@@ -30,6 +34,8 @@ def check_relative_name(name: str) -> str:
     parts = name.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise UnsafeName(f"{name!r} has an empty, '.' or '..' path component")
+    if any(len(part.encode("utf-8", "surrogateescape")) > MAX_COMPONENT_BYTES for part in parts):
+        raise UnsafeName(f"{name!r} has a path component over {MAX_COMPONENT_BYTES} bytes")
     return name
 
 

@@ -3,7 +3,9 @@
 Rows are written in the order of the tar's samples (shard-problem rows last), and the output tar
 keeps the input's grouping, so the n-th sample row belongs to the n-th sample. Pairing by position
 rather than by key keeps repeated keys apart; the keys are still compared, so a tar and a manifest
-that do not belong together are caught.
+that do not belong together are caught. Compress keeps the samples of a repeated key verbatim
+(status ``bad_name``), so their output members group exactly as the input's did; the reader's
+report of the repeat is expected there and is not damage (``damage``).
 """
 
 from __future__ import annotations
@@ -37,8 +39,17 @@ class RowRef:
     carried_members: tuple[str, ...]
 
 
+REPEATED_KEY_PROBLEM = "duplicate key "
+"""How the shard reader's line for a repeated key starts (``shards.reader``)."""
+
+
 class ShardMismatch(ValueError):
     """An output tar that does not match its manifest (edited, swapped or damaged)."""
+
+
+def damage(contents: ShardContents) -> tuple[str, ...]:
+    """The reader's problems with an output tar, less its reports of repeated keys."""
+    return tuple(p for p in contents.problems if not p.startswith(REPEATED_KEY_PROBLEM))
 
 
 def sample_rows(rows: Sequence[Mapping[str, Any]]) -> list[RowRef]:
@@ -77,8 +88,8 @@ def _text(value: Any) -> str | None:
 
 def paired_sample(contents: ShardContents, ref: RowRef, expected_samples: int) -> Sample:
     """The sample of ``contents`` that ``ref`` describes; ShardMismatch when they disagree."""
-    if contents.problems:
-        raise ShardMismatch(f"{contents.url}: the output tar has problems: {contents.problems[0]}")
+    if problems := damage(contents):
+        raise ShardMismatch(f"{contents.url}: the output tar has problems: {problems[0]}")
     if len(contents.samples) != expected_samples:
         raise ShardMismatch(
             f"{contents.url}: {len(contents.samples)} samples in the tar, {expected_samples} rows in the manifest"

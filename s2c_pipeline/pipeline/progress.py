@@ -68,7 +68,6 @@ def format_summary(summary: RunSummary) -> str:
     s = summary.stats
     if summary.dry_run:
         return f"dry run: {len(summary.todo)} shard(s) to do, {summary.shards_skipped} already done"
-    ratio = s.source_bytes / s.output_bytes if s.output_bytes else float("nan")
     rows = [
         ("output", summary.output_prefix),
         (
@@ -82,7 +81,7 @@ def format_summary(summary: RunSummary) -> str:
         ("output bytes", _mb(s.output_bytes)),
         (
             "ratio",
-            f"{_fmt(ratio, '.2f')}x (images alone: {_fmt(s.image_bytes_ok / s.s2c_bytes if s.s2c_bytes else math.nan, '.2f')}x)",
+            f"{_fmt(s.ratio, '.2f')}x over the samples coded (images alone: {_fmt(s.image_bytes_ok / s.s2c_bytes if s.s2c_bytes else math.nan, '.2f')}x)",
         ),
         ("mean bpp", _fmt(s.mean_bpp, ".4f")),
         ("mean PSNR", f"{_fmt(s.mean_psnr, '.2f')} dB"),
@@ -100,6 +99,6 @@ def format_summary(summary: RunSummary) -> str:
     lines = [f"{k:<{width}}  {v}" for k, v in rows]
     for failure in summary.failed:
         lines.append(f"FAILED {failure.name}: {failure.errors[-1] if failure.errors else 'unknown error'}")
-    if summary.failed:
+    if any(failure.retryable for failure in summary.failed):
         lines.append("re-run the same command to retry the failed shards")
     return "\n".join(lines)

@@ -28,6 +28,10 @@ class ShardStats:
     image_bytes_ok: int = 0
     """Source bytes of the images coded ok (their ratio to s2c_bytes is the codec's saving)."""
     s2c_bytes: int = 0
+    coded_input_bytes: int = 0
+    """Member bytes of the samples coded ok (image and other members), as read from the input."""
+    coded_output_bytes: int = 0
+    """Member bytes the same samples take in the output (.s2c plus the members carried)."""
     pixels_ok: int = 0
     psnr_sum: float = 0.0
     """Sum of finite PSNRs of ok images (identical reconstructions have infinite PSNR)."""
@@ -50,6 +54,12 @@ class ShardStats:
     def mean_bpp(self) -> float:
         """Pixel-weighted: total s2c bits over total pixels of ok images (what storage sees)."""
         return self.s2c_bytes * 8 / self.pixels_ok if self.pixels_ok else float("nan")
+
+    @property
+    def ratio(self) -> float:
+        """Input over output bytes of the samples coded ok, so samples not coded (carried as they
+        are) and shards not read do not dilute it; tar headers are left out on both sides."""
+        return self.coded_input_bytes / self.coded_output_bytes if self.coded_output_bytes else float("nan")
 
     @property
     def mean_psnr(self) -> float:

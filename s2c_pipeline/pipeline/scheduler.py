@@ -6,7 +6,8 @@ Policies, by what went wrong:
   the shard goes back to the queue; the try counts towards ``max_attempts``.
 * ``task_error`` (an exception raised by our code in the actor, e.g. a shard that cannot be read
   after the reader's own retries): the shard is re-queued until ``max_attempts`` tries, then
-  reported as failed. The actor keeps running.
+  reported as failed. The actor keeps running. An exception that says another try would meet the
+  same bytes (``retryable = False``: a shard that is not a tar, or is not there) fails at once.
 * ``start_failed`` (an actor whose constructor raises, e.g. missing weights): retried like a death,
   but if no actor ever starts the run stops with the constructor's error instead of looping.
 * ``start_timeout`` (an actor that stays pending: no resources anywhere): logged every 30 s with the
@@ -43,10 +44,14 @@ class SchedulerError(RuntimeError):
 
 @dataclass(frozen=True)
 class TaskFailure:
-    """A task that used up its tries: the error of each try, oldest first."""
+    """A task that used up its tries: the error of each try, oldest first.
+
+    ``retryable`` is False when the last error said another try would meet the same (so a re-run
+    will not help until the input is fixed)."""
 
     name: str
     errors: tuple[str, ...]
+    retryable: bool = True
 
 
 @dataclass(frozen=True)
@@ -96,6 +101,13 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, RayActorError):
         return f"actor died ({type(exc).__name__})"
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """False when the task's own exception has ``retryable = False`` (e.g. ``ShardReadError`` for a
+    file that is not a tar); any other failure may go away on another try."""
+    cause = getattr(exc, "cause", None) if isinstance(exc, RayTaskError) else exc
+    return getattr(cause, "retryable", True) is not False
 
 
 class ActorPoolScheduler(Generic[T]):
@@ -249,6 +261,12 @@ class ActorPoolScheduler(Generic[T]):
             self._retry_or_fail(job, error_text(exc), queue, failures)
             return
         except (RayTaskError, RayError) as exc:
+            if not is_retryable(exc):
+                log.error(
+                    "%s: failed, not retried (another try would meet the same): %s", name, error_text(exc)
+                )
+                failures.append(TaskFailure(name, (*job.errors, error_text(exc)), retryable=False))
+                return
             log.warning("%s: try %d failed: %s", name, len(job.errors) + 1, error_text(exc))
             self._retry_or_fail(job, error_text(exc), queue, failures)
             return

@@ -24,7 +24,7 @@ from s2c_pipeline.pipeline.compress_shard import OK, EncodeSettings, ReusedSampl
 from s2c_pipeline.pipeline.layout import OutputLayout
 from s2c_pipeline.pipeline.results import ShardResult, ShardStats
 from s2c_pipeline.pipeline.resume import ShardTask
-from s2c_pipeline.shards import filesystem, read_shard
+from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES, filesystem, read_shard
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ def run_shard_task(
     storage_options: Mapping[str, Any],
     worker: WorkerContext,
     encode_lock: threading.Lock | None = None,
+    max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
 ) -> ShardResult:
     """Process one input shard end to end; idempotent (a committed shard is left alone)."""
     started = time.perf_counter()
@@ -66,7 +67,7 @@ def run_shard_task(
             0.0,
         )
     reuse, prior = _previous_outputs(layout, task.shard_id, options) if marker is not None else ({}, {})
-    contents = read_shard(task.url, storage_options=options)
+    contents = read_shard(task.url, storage_options=options, max_member_bytes=max_member_bytes)
     read_s = time.perf_counter() - started
     with encode_lock or nullcontext():
         t0 = time.perf_counter()

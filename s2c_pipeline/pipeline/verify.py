@@ -34,6 +34,7 @@ from s2c_pipeline.pipeline.output_reader import (
     bitstream_member,
     carried,
     contents_from_bytes,
+    damage,
     data_offsets,
     paired_sample,
     sample_rows,
@@ -196,7 +197,7 @@ def _check_rows(tar_url: str, tar: bytes, rows: list[dict[str, Any]]) -> tuple[i
             bitstreams += 1
         except ShardMismatch as exc:
             problems.append(f"{tar_url}: {exc}" if not str(exc).startswith(tar_url) else str(exc))
-            if contents.problems or len(contents.samples) != len(refs):
+            if damage(contents) or len(contents.samples) != len(refs):
                 break  # the pairing itself is broken: one message is enough
         except BitstreamError as exc:
             problems.append(str(exc))

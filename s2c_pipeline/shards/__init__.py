@@ -8,6 +8,7 @@ from s2c_pipeline.shards.records import (
     Sample,
     ShardContents,
     image_member,
+    normalise_name,
     split_name,
 )
 from s2c_pipeline.shards.storage import filesystem, is_transient, publish, read_range
@@ -27,6 +28,7 @@ __all__ = [
     "filesystem",
     "image_member",
     "is_transient",
+    "normalise_name",
     "publish",
     "read_range",
     "read_shard",

@@ -5,10 +5,16 @@ Error policy, by kind:
   the WHOLE shard is read again from byte 0, never resumed mid-stream (a resumed tar stream can lose
   or misalign samples silently); after ``attempts`` tries, :class:`ShardReadError`.
 - permanent storage errors (not found, permission denied): :class:`ShardReadError` at once.
-- damage in the tar itself (truncation, corrupt header): not retried, the bytes would not change.
-  Samples before the damage are returned and the damage becomes a problem line.
+- not a tar at all (no tar header at byte 0: an image, a zip, an empty file, a gzip stream that
+  breaks before its first block): :class:`ShardReadError` at once, not retried, naming what the
+  file is, so that it never becomes a done shard.
+- damage in the tar itself (truncation, corrupt header, corrupt gzip data): not retried, the bytes
+  would not change. Samples before the damage are returned and the damage becomes a problem line.
 - hostile or unusable members (``..`` or absolute names, links, devices, no extension): skipped,
   each named in a problem line. Repeated keys: both samples kept, the repeat reported.
+
+Gzip-compressed shards (recognised by their magic bytes, whatever the suffix) are decompressed as
+they stream in; concatenated tars are read through every end-of-archive marker.
 """
 
 from __future__ import annotations
@@ -19,9 +25,11 @@ import time
 
 from fsspec.spec import AbstractBufferedFile
 
+from s2c_pipeline.shards.filetype import GZIP_MAGIC, not_a_tar_message
+from s2c_pipeline.shards.gzipstream import GzipSource
 from s2c_pipeline.shards.records import DEFAULT_MAX_MEMBER_BYTES, Member, Sample, ShardContents, split_name
 from s2c_pipeline.shards.storage import STORAGE_ERRORS, describe_error, filesystem, is_transient
-from s2c_pipeline.shards.tarstream import CHUNK, TarDamage, TarEntry, iter_tar
+from s2c_pipeline.shards.tarstream import CHUNK, NotATar, TarDamage, TarEntry, iter_tar
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +65,11 @@ def read_shard(
     backoff_s: float = 0.5,
     max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
 ) -> ShardContents:
-    """Read every member of the tar at ``url`` and group members into samples.
+    """Read every member of the tar (plain or gzip-compressed) at ``url`` and group members into samples.
 
     Memory: the returned samples (the shard's member bytes) plus one storage read buffer (s3fs:
-    ``default_block_size`` in ``storage_options``, 50 MiB unless set). A member larger than
+    ``default_block_size`` in ``storage_options``, 50 MiB unless set) and, for a gzip shard, one
+    1 MiB chunk of compressed input. A member larger than
     ``max_member_bytes`` is skipped chunk by chunk and returned with ``data=b""`` and ``omitted``
     set, so its sample can still get a manifest row.
 
@@ -76,6 +85,8 @@ def read_shard(
     for attempt in range(1, attempts + 1):
         try:
             return _read_once(url, storage_options, max_member_bytes)
+        except NotATar as refused:
+            raise ShardReadError(str(refused), url, attempt, False) from None
         except STORAGE_ERRORS as exc:
             cause = describe_error(exc)
             if not is_transient(exc):
@@ -98,15 +109,33 @@ def read_shard(
 
 
 class _CountingReader:
-    """Hashes and counts what passes through, and turns an early end of stream into an error."""
+    """Hashes and counts what comes from storage, and turns an early end of stream into an error.
+
+    ``peek`` looks ahead without consuming; ``position`` counts the bytes consumed by ``read``.
+    """
 
     def __init__(self, handle, size: int) -> None:
         self._handle = handle
         self._sha256 = hashlib.sha256()
+        self._fetched = 0
+        self._ahead = b""
         self.size = size
         self.position = 0
 
+    def peek(self, size: int) -> bytes:
+        """The next ``size`` bytes (fewer only at the end), left for ``read`` to return."""
+        if len(self._ahead) < size:
+            self._ahead += self._fetch(size - len(self._ahead))
+        return self._ahead[:size]
+
     def read(self, size: int) -> bytes:
+        data, self._ahead = self._ahead[:size], self._ahead[size:]
+        if len(data) < size:
+            data += self._fetch(size - len(data))
+        self.position += len(data)
+        return data
+
+    def _fetch(self, size: int) -> bytes:
         parts: list[bytes] = []
         wanted = size
         while wanted:
@@ -117,17 +146,15 @@ class _CountingReader:
             wanted -= len(chunk)
         data = b"".join(parts)
         self._sha256.update(data)
-        self.position += len(data)
-        if wanted and self.position < self.size:
-            raise StreamEndedEarly(f"stream ended at byte {self.position} of {self.size}")
+        self._fetched += len(data)
+        if wanted and self._fetched < self.size:
+            raise StreamEndedEarly(f"stream ended at byte {self._fetched} of {self.size}")
         return data
 
-    def drain(self) -> bool:
-        """Read to the end (for the hash); True when any non-zero byte was there."""
-        nonzero = False
-        while chunk := self.read(CHUNK):
-            nonzero = nonzero or chunk.count(0) != len(chunk)
-        return nonzero
+    def drain(self) -> None:
+        """Read to the end, for the hash and the size."""
+        while self.read(CHUNK):
+            pass
 
     def hexdigest(self) -> str:
         return self._sha256.hexdigest()
@@ -137,27 +164,26 @@ def _read_once(url: str, storage_options: dict | None, max_member_bytes: int) ->
     fs, path = filesystem(url, storage_options)
     with fs.open(path, "rb") as handle:
         size = handle.size if isinstance(handle, AbstractBufferedFile) else fs.size(path)
-        source = _CountingReader(handle, size)
+        raw = _CountingReader(handle, size)
+        gzipped = raw.peek(len(GZIP_MAGIC)) == GZIP_MAGIC
+        source = GzipSource(raw) if gzipped else raw
         grouper = _SampleGrouper(max_member_bytes)
         try:
             for entry in iter_tar(source, max_member_bytes=max_member_bytes):
                 grouper.add(entry)
             grouper.finish()
-            end = source.position
-            if source.drain():
-                grouper.problems.append(
-                    f"data after the end-of-archive marker at byte {end} ignored "
-                    f"({source.position - end} bytes; concatenated tars?)"
-                )
+        except NotATar as refused:
+            message = not_a_tar_message(url, refused.head, gzipped=gzipped, detail=str(refused))
+            raise NotATar(message, refused.head) from None
         except TarDamage as damage:
             grouper.damaged(damage)
-            source.drain()
+        raw.drain()
     contents = ShardContents(
         url=url,
         samples=tuple(grouper.samples),
         problems=tuple(grouper.problems),
-        size_bytes=source.position,
-        sha256=source.hexdigest(),
+        size_bytes=raw.position,
+        sha256=raw.hexdigest(),
     )
     if contents.problems:
         logger.warning(
@@ -215,10 +241,11 @@ class _SampleGrouper:
         self._close()
 
     def damaged(self, damage: TarDamage) -> None:
-        """Record damage. The sample in progress is returned only when the damaged member starts a
-        new key (so that sample had ended); otherwise it may be missing members and is dropped."""
+        """Record damage. The sample in progress is returned only when it had ended: the damage
+        follows an end-of-archive marker, or the damaged member starts a new key. Otherwise it may
+        be missing members and is dropped."""
         cut = split_name(damage.member) if damage.member else None
-        if cut is not None and cut[0] != self._key:
+        if damage.after_end_marker or (cut is not None and cut[0] != self._key):
             self._close()
         message = str(damage)
         if self._members:

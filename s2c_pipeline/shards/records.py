@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "ppm", "bmp", "tif", "tiff")
+IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "ppm", "bmp", "tif", "tiff", "gif")
+"""Member extensions read as a sample's image, in order of preference (docs/imaging.md)."""
 DEFAULT_MAX_MEMBER_BYTES = 256 * 2**20
 
 
@@ -17,8 +18,9 @@ class Member:
         extension: lower-cased text after the first dot of the basename (``jpg``, ``seg.png``).
         data: the member's bytes; ``b""`` when ``omitted`` says why they were not read.
         offset: byte offset of the member's first header in the source tar (with a pax or GNU
-            long-name header, that header's offset, as ``tarfile.TarInfo.offset`` gives it). Together
-            with the shard URL it identifies the member uniquely, even when keys repeat.
+            long-name header, that header's offset, as ``tarfile.TarInfo.offset`` gives it; in a
+            gzip shard, the offset in the decompressed tar). Together with the shard URL it
+            identifies the member uniquely, even when keys repeat.
         omitted: ``None``, or why ``data`` is empty although the member is not, e.g.
             "12.0 MiB member over the 8.0 MiB limit (--max-member-bytes); not read".
     """
@@ -35,9 +37,10 @@ class Sample:
     """Adjacent members that share a key, the WebDataset grouping rule.
 
     Attributes:
-        key: member path up to the first dot of its basename, verbatim (``a.b/c.d.jpg`` -> ``a.b/c``).
-            Keys can repeat within a shard (reported as a problem); (shard, offset of the first
-            member) is the identity that never repeats.
+        key: member path up to the first dot of its basename, verbatim but for a leading ``./``
+            (``a.b/c.d.jpg`` and ``./a.b/c.d.jpg`` -> ``a.b/c``). Keys can repeat within a shard
+            (reported as a problem); (shard, offset of the first member) is the identity that never
+            repeats.
         members: in tar order.
     """
 
@@ -71,12 +74,25 @@ class ShardContents:
     sha256: str
 
 
+def normalise_name(name: str) -> str:
+    """``name`` without the leading ``./`` that ``tar -C DIR .`` writes (and any ``/`` after it).
+
+    ``./000001.jpg`` and ``000001.jpg`` are the same file and belong to the same key; everything
+    else in the name is kept as it is.
+    """
+    while name.startswith("./"):
+        name = name[2:].lstrip("/")
+    return name
+
+
 def split_name(name: str) -> tuple[str, str] | None:
     """(key, lower-cased extension) of a member name, or None when its basename has no extension.
 
     The webdataset rule: the key is everything up to the first dot of the basename, so dots in
     directory names stay in the key. A basename that starts with a dot (``.hidden``) has no key.
+    A leading ``./`` is not part of the key (``normalise_name``).
     """
+    name = normalise_name(name)
     start = name.rfind("/") + 1
     stem, dot, extension = name[start:].partition(".")
     if not stem or not dot or not extension:

@@ -7,10 +7,12 @@ decides which storage errors are worth retrying.
 
 from __future__ import annotations
 
+import errno
 import http.client
 import logging
 import os
 import tempfile
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -71,6 +73,29 @@ STORAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def _connect_error_types() -> tuple[tuple[type[BaseException], ...], tuple[type[BaseException], ...]]:
+    """(botocore, aiohttp) error classes for "could not connect", when those packages are installed."""
+    botocore: tuple[type[BaseException], ...] = ()
+    aiohttp: tuple[type[BaseException], ...] = ()
+    try:
+        from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+    except ImportError:
+        pass
+    else:
+        botocore = (EndpointConnectionError, ConnectTimeoutError)
+    try:
+        from aiohttp import ClientConnectorError
+    except ImportError:
+        pass
+    else:
+        aiohttp = (ClientConnectorError,)
+    return botocore, aiohttp
+
+
+_BOTOCORE_CONNECT_ERRORS, _AIOHTTP_CONNECT_ERRORS = _connect_error_types()
+_CONNECT_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ETIMEDOUT, errno.EHOSTUNREACH, errno.ENETUNREACH})
+
+
 def is_transient(exc: BaseException) -> bool:
     """True for storage errors that a fresh attempt may not hit (resets, timeouts, 5xx, throttling)."""
     if isinstance(exc, PERMANENT_ERRORS + _OPTIONAL_PERMANENT):
@@ -86,6 +111,52 @@ def describe_error(exc: BaseException) -> str:
     """One line: the exception class and its message (multi-line server messages are folded)."""
     message = " ".join(str(exc).split()) or repr(exc)
     return f"{type(exc).__name__}: {message}"
+
+
+def unreachable_endpoint_message(exc: BaseException) -> str | None:
+    """One line for an error that means "nothing answered at the storage endpoint", or None.
+
+    Looks through ``exc``, the errors it was raised from and the one botocore wraps, for botocore's
+    connection errors and aiohttp's connector error: what s3fs raises for a stopped server, a wrong
+    port or no route. The line names the endpoint (``scheme://host:port``, not the request path) and
+    what to check. Any other error gives None: it is not about reaching the server.
+    """
+    endpoint = reason = None
+    for error in _error_chain(exc):
+        if endpoint is None and isinstance(error, _BOTOCORE_CONNECT_ERRORS):
+            url = urllib.parse.urlsplit(str(error.kwargs.get("endpoint_url", "")))
+            endpoint = f"{url.scheme}://{url.netloc}" if url.netloc else None
+        if endpoint is None and isinstance(error, _AIOHTTP_CONNECT_ERRORS):
+            endpoint = f"{error.host}:{error.port}"
+        if reason is None and isinstance(error, OSError) and error.errno in _CONNECT_ERRNOS:
+            reason = os.strerror(error.errno).lower()
+        elif reason is None and isinstance(error, TimeoutError):
+            reason = "timed out"
+    if endpoint is None:
+        return None
+    return (
+        f"cannot connect to the storage endpoint {endpoint} ({reason or type(exc).__name__}): check that "
+        "the S3 server is running and listening there, that the URL and port are right (--s3-endpoint), "
+        "and that this machine can reach it over the network (firewall, proxy)"
+    )
+
+
+def _error_chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, the errors it was raised from, and the one botocore keeps in ``kwargs["error"]``."""
+    chain: list[BaseException] = []
+    pending: list[object] = [exc]
+    while pending:
+        error = pending.pop(0)
+        if not isinstance(error, BaseException) or any(error is seen for seen in chain):
+            continue
+        chain.append(error)
+        kwargs = getattr(error, "kwargs", None)
+        pending += [
+            error.__cause__,
+            error.__context__,
+            kwargs.get("error") if isinstance(kwargs, dict) else None,
+        ]
+    return chain
 
 
 def is_local(fs: AbstractFileSystem) -> bool:

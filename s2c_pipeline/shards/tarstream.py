@@ -5,6 +5,9 @@ accepts an archive that stops at a member boundary without its end marker: a tru
 look complete. This parser reads the stream once, front to back, and raises :class:`TarDamage` with
 the byte position for every such case. Header fields are decoded by ``tarfile.TarInfo.frombuf``
 (checksums, base-256 sizes, ustar prefixes); pax and GNU long-name headers are applied here.
+
+Like GNU tar's ``--ignore-zeros``, it reads past end-of-archive markers to the end of the stream, so
+concatenated archives (``cat a.tar b.tar``) give all their members.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ _KINDS_WITHOUT_DATA = {
     tarfile.FIFOTYPE: "fifo",
 }
 _REGULAR = {tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE}
-_COMPRESSED_MAGIC = {b"\x1f\x8b": "gzip", b"BZh": "bzip2", b"\xfd7zXZ\x00": "xz", b"\x28\xb5\x2f\xfd": "zstd"}
 
 
 class TarDamage(Exception):
@@ -46,11 +48,27 @@ class TarDamage(Exception):
 
     Attributes:
         member: name of the member whose data was cut off, when the damage is inside one.
+        after_end_marker: the damage follows an end-of-archive marker with no member since, so
+            the members before it formed a complete archive.
     """
 
-    def __init__(self, message: str, member: str | None = None) -> None:
+    def __init__(self, message: str, member: str | None = None, *, after_end_marker: bool = False) -> None:
         super().__init__(message)
         self.member = member
+        self.after_end_marker = after_end_marker
+
+
+class NotATar(TarDamage):
+    """The stream has no tar header at byte 0 (empty, shorter than a block, or something else).
+
+    Attributes:
+        head: the stream's first bytes (up to one block), to say what the file is instead; None
+            when the source failed before giving any (a gzip stream corrupt from the start).
+    """
+
+    def __init__(self, message: str, head: bytes | None) -> None:
+        super().__init__(message)
+        self.head = head
 
 
 class ByteSource(Protocol):
@@ -74,26 +92,41 @@ class TarEntry:
 
 
 def iter_tar(source: ByteSource, *, max_member_bytes: int) -> Iterator[TarEntry]:
-    """Yield the members of an uncompressed tar stream until its end-of-archive marker.
+    """Yield the members of an uncompressed tar stream, reading on past end-of-archive markers to
+    the end of the stream (zero blocks are skipped, as ``tar --ignore-zeros`` does).
 
     Raises:
-        TarDamage: truncation, a corrupt header, a compressed or non-tar stream.
+        NotATar: no tar header at byte 0.
+        TarDamage: truncation, a corrupt header (also one after an end-of-archive marker).
     """
     extended: dict[str, str | int] = {}
     first_offset: int | None = None
+    ended_at: int | None = None  # the latest end-of-archive marker, until a header follows it
     while True:
         header_offset = source.position
-        block = source.read(BLOCK)
+        block = _read_header_block(source, header_offset, ended_at)
         if len(block) < BLOCK:
-            raise TarDamage(_describe_end(header_offset, block, extended))
+            if ended_at is not None and block.count(0) == len(block):
+                return
+            if header_offset == 0:
+                raise NotATar(_describe_end(header_offset, block, extended), block)
+            raise TarDamage(
+                _describe_end(header_offset, block, extended, ended_at), after_end_marker=ended_at is not None
+            )
         if block == _EMPTY_BLOCK:
             if extended:
                 raise TarDamage(f"corrupt archive: an extended header at byte {first_offset} has no member")
-            return
+            ended_at = header_offset if ended_at is None else ended_at
+            continue
         try:
             info = tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
         except tarfile.HeaderError as exc:
-            raise TarDamage(_describe_bad_header(header_offset, block, exc)) from None
+            if header_offset == 0:
+                raise NotATar(f"no valid tar header at byte 0 ({exc})", block) from None
+            raise TarDamage(
+                _describe_bad_header(header_offset, exc, ended_at), after_end_marker=ended_at is not None
+            ) from None
+        ended_at = None
         offset = header_offset if first_offset is None else first_offset
         if info.type in _EXTENDED_TYPES:
             first_offset = offset
@@ -110,6 +143,18 @@ def iter_tar(source: ByteSource, *, max_member_bytes: int) -> Iterator[TarEntry]
         wanted = kind == "file" and size <= max_member_bytes
         data = _read_data(source, size, name, keep=wanted, member=name)
         yield TarEntry(name, kind, offset, size, data, linkname)
+
+
+def _read_header_block(source: ByteSource, offset: int, ended_at: int | None) -> bytes:
+    """One block. Damage the source reports (a gzip error) before the first block means nothing
+    could be read (:class:`NotATar`); after an end-of-archive marker it is marked as such."""
+    try:
+        return source.read(BLOCK)
+    except TarDamage as damage:
+        if offset == 0:
+            raise NotATar(str(damage), None) from None
+        damage.after_end_marker = ended_at is not None
+        raise
 
 
 def _read_data(
@@ -170,9 +215,14 @@ def _pax_records(payload: bytes, offset: int) -> dict[str, str | int]:
     return records
 
 
-def _describe_end(offset: int, block: bytes, extended: dict) -> str:
+def _describe_end(offset: int, block: bytes, extended: dict, ended_at: int | None = None) -> str:
     if offset == 0 and not block:
         return "empty file (0 bytes): not a tar archive"
+    if ended_at is not None:
+        return (
+            f"{len(block)} bytes at byte {offset}, after the end-of-archive marker at byte {ended_at}, "
+            "are not a tar header; not read"
+        )
     if block:
         return f"truncated at byte {offset + len(block)}: the archive ends inside a header"
     if extended:
@@ -180,10 +230,6 @@ def _describe_end(offset: int, block: bytes, extended: dict) -> str:
     return f"truncated at byte {offset}: the archive ends without its end-of-archive marker"
 
 
-def _describe_bad_header(offset: int, block: bytes, exc: tarfile.HeaderError) -> str:
-    if offset == 0:
-        for magic, kind in _COMPRESSED_MAGIC.items():
-            if block.startswith(magic):
-                return f"not a plain tar: the shard is {kind}-compressed (only uncompressed .tar shards are read)"
-        return f"not a tar archive: no valid header at byte 0 ({exc})"
-    return f"corrupt header at byte {offset} ({exc}); nothing after it was read"
+def _describe_bad_header(offset: int, exc: tarfile.HeaderError, ended_at: int | None) -> str:
+    after = f" after the end-of-archive marker at byte {ended_at}" if ended_at is not None else ""
+    return f"corrupt header at byte {offset}{after} ({exc}); nothing after it was read"
