@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from s2c_pipeline import _compat  # noqa: F401  (imports compressai, torchvision or not: _compat.py)
 from s2c_pipeline.codec.config import ModelConfig
 from s2c_pipeline.codec.model import S2CFormer
 from s2c_pipeline.codec.weights import bundled_weights
