@@ -11,10 +11,10 @@ export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml requirements/constraints.txt
+$(STAMP): pyproject.toml requirements/constraints.txt requirements/compressai.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q -c requirements/constraints.txt torch
-	$(PIP) install -q --no-deps compressai==1.2.8
+	$(PIP) install -q --no-deps -r requirements/compressai.txt
 	$(PIP) install -q -c requirements/constraints.txt -e '.[test]'
 	touch $(STAMP)
 
