@@ -76,7 +76,8 @@ def failed_rows(shard: str) -> list[ManifestRow]:
 
 
 def write_run(prefix: Path) -> list[ManifestRow]:
-    """Two manifest parts as the pipeline writes them; returns every row in part order."""
+    """Two manifest parts as the pipeline writes them, without commit markers (the tests here read
+    them with ``include_uncommitted``); returns every row in part order."""
     first = [ok_row(i, "s3://in/00000.tar") for i in range(3)]
     second = [ok_row(i, "s3://in/00001.tar") for i in range(3, 5)] + failed_rows("s3://in/00001.tar")
     write_manifest(first, str(prefix / "manifest" / "00000.parquet"))
@@ -106,7 +107,7 @@ def test_rows_refuse_inconsistent_values(changes: dict, message: str) -> None:
 
 def test_round_trip_keeps_every_value_and_null(tmp_path: Path) -> None:
     rows = write_run(tmp_path)
-    table = read_manifests(str(tmp_path))
+    table = read_manifests(str(tmp_path), include_uncommitted=True)
     assert table.schema.equals(MANIFEST_SCHEMA, check_metadata=False)
     back = [
         ManifestRow(**{**record, "carried_members": tuple(record["carried_members"])})
@@ -114,21 +115,23 @@ def test_round_trip_keeps_every_value_and_null(tmp_path: Path) -> None:
     ]
     assert back == rows
     assert table.equals(rows_to_table(rows))
-    assert read_manifests(str(tmp_path / "manifest")).num_rows == len(rows)  # the folder itself works too
-    assert read_manifests([str(tmp_path / "manifest" / "0000{1,0}.parquet")]).equals(table)  # sorted parts
+    folder = read_manifests(str(tmp_path / "manifest"), include_uncommitted=True)
+    assert folder.num_rows == len(rows)  # the folder itself works too
+    parts = [str(tmp_path / "manifest" / "0000{1,0}.parquet")]
+    assert read_manifests(parts, include_uncommitted=True).equals(table)  # sorted parts
 
 
 def test_columns_subset_and_single_part(tmp_path: Path) -> None:
     write_run(tmp_path)
     part = str(tmp_path / "manifest" / "00001.parquet")
-    table = read_manifests(part, columns=["key", "status", "bpp"])
+    table = read_manifests(part, columns=["key", "status", "bpp"], include_uncommitted=True)
     assert table.column_names == ["key", "status", "bpp"]
     assert table.column("status").to_pylist() == ["ok", "ok", "bad_input", "shard_problem"]
 
 
 def test_empty_part_is_valid_and_no_temporary_files_remain(tmp_path: Path) -> None:
     write_manifest([], str(tmp_path / "manifest" / "00000.parquet"))
-    table = read_manifests(str(tmp_path))
+    table = read_manifests(str(tmp_path), include_uncommitted=True)
     assert table.num_rows == 0 and table.schema.equals(MANIFEST_SCHEMA, check_metadata=False)
     assert [p.name for p in (tmp_path / "manifest").iterdir()] == ["00000.parquet"]
 

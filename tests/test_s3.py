@@ -112,7 +112,7 @@ def test_manifests_on_s3_round_trip(s3_server) -> None:
     ]
     write_manifest(rows[:3], f"s3://{bucket}/run/manifest/00000.parquet", storage_options=options)
     write_manifest(rows[3:], f"s3://{bucket}/run/manifest/00001.parquet", storage_options=options)
-    table = read_manifests(f"s3://{bucket}/run", storage_options=options)
+    table = read_manifests(f"s3://{bucket}/run", storage_options=options, include_uncommitted=True)
     assert table.column("key").to_pylist() == [r.key for r in rows]
     frame = pd.read_parquet(f"s3://{bucket}/run/manifest/", storage_options=options)
     assert sorted(frame.key) == [r.key for r in rows]

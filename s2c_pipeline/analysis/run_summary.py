@@ -109,7 +109,7 @@ def summarize_prefix(prefix: str, *, storage_options: Mapping[str, Any] | None =
     layout = OutputLayout.of(prefix)
     markers = read_markers(layout, options)
     run = read_json(layout.run_json, options) or {}
-    table = read_manifests(prefix, storage_options=options, columns=list(COLUMNS))
+    table = read_manifests(prefix, storage_options=options, columns=list(COLUMNS), include_uncommitted=True)
     committed = {m["source_url"] for m in markers.values()}
     in_manifest = set(table.column("source_shard").unique().to_pylist())
     table = table.filter(pc.is_in(table.column("source_shard"), value_set=pa.array(sorted(committed), pa.string())))

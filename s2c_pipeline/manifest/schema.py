@@ -7,6 +7,7 @@ that their field names and order match.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import pyarrow as pa
 
@@ -50,6 +51,8 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("device", pa.string()),
         pa.field("output_shard", pa.string()),
         pa.field("carried_members", pa.list_(pa.string()), nullable=False),
+        pa.field("run_id", pa.string()),
+        pa.field("committed_at", pa.timestamp("us", tz="UTC")),
     ],
     metadata={"s2c_manifest_version": MANIFEST_VERSION},
 )
@@ -60,7 +63,8 @@ class ManifestRow:
     """One input sample's outcome. Units and meanings: docs/manifest.md.
 
     Only the identity and outcome are required; everything a failure prevented from being known
-    stays None (a null in Parquet), never a made-up 0.
+    stays None (a null in Parquet), never a made-up 0. ``run_id`` and ``committed_at`` are set by
+    the commit (``pipeline.commit``), when the shard's outputs are published.
     """
 
     key: str
@@ -90,6 +94,8 @@ class ManifestRow:
     device: str | None = None
     output_shard: str | None = None
     carried_members: tuple[str, ...] = ()
+    run_id: str | None = None
+    committed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "carried_members", tuple(self.carried_members))

@@ -13,7 +13,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -43,6 +43,8 @@ class CommitContext:
     weights_id: str
     quality: float | None  # None in target mode: each row has its own
     retry_failed: bool = False
+    run_id: str | None = None
+    """The ``s2c compress`` invocation (run.json), recorded in the marker and every row."""
 
 
 def commit_shard(
@@ -52,14 +54,21 @@ def commit_shard(
     context: CommitContext,
     storage_options: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """Publish tar, manifest, then marker; returns the marker's content."""
+    """Publish tar, manifest, then marker; returns the marker's content.
+
+    Every row gets the run's id and the commit time, the same values as the marker's, so one
+    run's rows can be selected from the manifests alone.
+    """
     options = dict(storage_options)
-    parquet = manifest_bytes(output.rows)
+    committed_at = datetime.now(timezone.utc).replace(microsecond=0)
+    rows = [replace(row, run_id=context.run_id, committed_at=committed_at) for row in output.rows]
+    parquet = manifest_bytes(rows)
     publish(output.tar, layout.shard(shard_id), storage_options=options)
     publish(parquet, layout.manifest(shard_id), storage_options=options)
     marker = {
         "format": MARKER_FORMAT,
         "shard_id": shard_id,
+        "run_id": context.run_id,
         "source_url": context.source_url,
         "source_sha256": context.source_sha256,
         "output_shard": layout.relative(layout.shard(shard_id)),
@@ -68,7 +77,7 @@ def commit_shard(
         "tar_sha256": hashlib.sha256(output.tar).hexdigest(),
         "manifest_bytes": len(parquet),
         "manifest_sha256": hashlib.sha256(parquet).hexdigest(),
-        "rows": len(output.rows),
+        "rows": len(rows),
         "stats": output.stats.to_dict(),
         "model": context.model,
         "weights_id": context.weights_id,
@@ -79,7 +88,7 @@ def commit_shard(
         "device": context.device,
         "pid": context.pid,
         "timings_s": {"read": round(context.read_s, 4), "encode": round(context.encode_s, 4)},
-        "committed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "committed_at": committed_at.isoformat(timespec="seconds"),
     }
     publish(json.dumps(marker, indent=1).encode(), layout.marker(shard_id), storage_options=options)
     return marker

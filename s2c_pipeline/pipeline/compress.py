@@ -22,7 +22,7 @@ from s2c_pipeline.pipeline.layout import OutputLayout
 from s2c_pipeline.pipeline.progress import CompressProgress
 from s2c_pipeline.pipeline.results import RunSummary, ShardResult, ShardStats
 from s2c_pipeline.pipeline.resume import ShardTask, plan_shards
-from s2c_pipeline.pipeline.run_record import check_or_write_run_record, identity, store_weights
+from s2c_pipeline.pipeline.run_record import check_or_write_run_record, identity, new_run_id, store_weights
 from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler, SchedulerReport
 from s2c_pipeline.shards import expand_inputs
 
@@ -46,12 +46,16 @@ def compress(inputs: Sequence[str], output_prefix: str, config: RunConfig) -> Ru
     spec = resolve_codec(config.model, config.weights)
     quality = resolve_quality(config.quality, spec)
     wanted = identity(spec.model, spec.weights_sha256, quality, config.target)
-    resumed = check_or_write_run_record(layout, wanted, config, options, dry_run=config.dry_run)
+    run_id = new_run_id()
+    resumed = check_or_write_run_record(
+        layout, wanted, config, options, dry_run=config.dry_run, run_id=run_id
+    )
     if not config.dry_run:
         store_weights(layout, spec, options)
-    plan = plan_shards(urls, layout, options, retry_failed=config.retry_failed)
+    plan = plan_shards(urls, layout, options, retry_failed=config.retry_failed, run_id=run_id)
     log.info(
-        "%d input shard(s): %d to do, %d already committed%s; model %s@%s %s",
+        "run %s: %d input shard(s): %d to do, %d already committed%s; model %s@%s %s",
+        run_id,
         len(urls),
         len(plan.todo),
         len(plan.done),

@@ -14,6 +14,11 @@ import posixpath
 import re
 from dataclasses import dataclass
 
+import fsspec.utils
+
+from s2c_pipeline.manifest import MANIFEST_DIR, MARKER_DIR
+from s2c_pipeline.shards.storage import LOCAL_PROTOCOLS, filesystem, to_url
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 _STEM_MAX = 80
@@ -32,26 +37,31 @@ def shard_id_for(url: str) -> str:
 
 @dataclass(frozen=True)
 class OutputLayout:
-    """Paths of one output prefix (an fsspec URL or a local path, without trailing slash)."""
+    """Paths of one output prefix (an fsspec URL or an absolute local path, without trailing slash)."""
 
     prefix: str
 
     @classmethod
     def of(cls, prefix: str) -> OutputLayout:
-        return cls(str(prefix).rstrip("/") or "/")
+        """The layout of ``prefix``; a local one made absolute here, on the driver, so that every
+        URL derived from it (the manifest's ``output_shard``) resolves from any directory."""
+        url = str(prefix)
+        if fsspec.utils.get_protocol(url) in LOCAL_PROTOCOLS:
+            url = to_url(*filesystem(url))
+        return cls(url.rstrip("/") or "/")
 
     def shard(self, shard_id: str) -> str:
         return f"{self.prefix}/shards/{shard_id}.tar"
 
     def manifest(self, shard_id: str) -> str:
-        return f"{self.prefix}/manifest/{shard_id}.parquet"
+        return f"{self.prefix}/{MANIFEST_DIR}/{shard_id}.parquet"
 
     def marker(self, shard_id: str) -> str:
-        return f"{self.prefix}/_done/{shard_id}.json"
+        return f"{self.prefix}/{MARKER_DIR}/{shard_id}.json"
 
     @property
     def markers_dir(self) -> str:
-        return f"{self.prefix}/_done"
+        return f"{self.prefix}/{MARKER_DIR}"
 
     @property
     def shards_dir(self) -> str:
@@ -59,7 +69,7 @@ class OutputLayout:
 
     @property
     def manifests_dir(self) -> str:
-        return f"{self.prefix}/manifest"
+        return f"{self.prefix}/{MANIFEST_DIR}"
 
     @property
     def run_json(self) -> str:

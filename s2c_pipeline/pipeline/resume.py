@@ -20,11 +20,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ShardTask:
-    """One input shard to process; ``retry_failed`` = keep ok samples of the committed output."""
+    """One input shard to process; ``retry_failed`` = keep ok samples of the committed output.
+
+    ``run_id`` names the ``s2c compress`` invocation (run.json's ``runs``); its commit records it
+    in the marker and in every manifest row.
+    """
 
     shard_id: str
     url: str
     retry_failed: bool = False
+    run_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,7 @@ def plan_shards(
     storage_options: Mapping[str, Any],
     *,
     retry_failed: bool = False,
+    run_id: str | None = None,
 ) -> ResumePlan:
     marked = list_marker_ids(layout, storage_options)
     todo: list[ShardTask] = []
@@ -47,9 +53,9 @@ def plan_shards(
     for url in urls:
         shard_id = shard_id_for(url)
         if shard_id not in marked:
-            todo.append(ShardTask(shard_id, url))
+            todo.append(ShardTask(shard_id, url, run_id=run_id))
         elif retry_failed and _has_failures(layout, shard_id, storage_options):
-            todo.append(ShardTask(shard_id, url, retry_failed=True))
+            todo.append(ShardTask(shard_id, url, retry_failed=True, run_id=run_id))
         else:
             done.append(shard_id)
     return ResumePlan(tuple(todo), tuple(done))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+import uuid
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -44,6 +45,12 @@ def identity(
     }
 
 
+def new_run_id() -> str:
+    """An id for one ``s2c compress`` invocation: its UTC start time, then 8 random hex digits
+    (``20250301T020000Z-1a2b3c4d``), so ids sort by start and two runs never share one."""
+    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+
+
 def versions() -> dict[str, str]:
     import ray
     import torch
@@ -64,14 +71,19 @@ def check_or_write_run_record(
     storage_options: Mapping[str, Any],
     *,
     dry_run: bool = False,
+    run_id: str | None = None,
 ) -> bool:
     """Write run.json for a new prefix, or check it and append this run; True if it existed.
+
+    ``run_id`` (``new_run_id``) is recorded with the run; its shards' markers and manifest rows
+    carry the same id.
 
     Raises ResumeRefused when the stored identity differs from ``wanted``.
     """
     record = read_json(layout.run_json, storage_options)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     this_run = {
+        "run_id": run_id,
         "started_at": now,
         "execution": config.execution_dict(),
         "versions": versions(),

@@ -94,6 +94,7 @@ def run_shard_task(
         weights_id=codec.weights.weights_id,
         quality=None if settings.target else settings.quality,
         retry_failed=task.retry_failed,
+        run_id=task.run_id,
     )
     commit_shard(layout, task.shard_id, output, context, options)
     seconds = time.perf_counter() - started

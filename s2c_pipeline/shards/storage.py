@@ -197,7 +197,8 @@ def publish(data: bytes, url: str, *, storage_options: dict | None = None) -> No
     """Write ``data`` to ``url`` so that no reader ever sees a partial object there.
 
     - Local files: written to a hidden temporary file in the same directory (``.NAME.*.tmp``),
-      fsynced, then renamed over ``url`` with ``os.replace`` (atomic on POSIX).
+      fsynced, then renamed over ``url`` with ``os.replace`` (atomic on POSIX). The file's mode
+      follows the umask (``create_new_file``): 0644 under the usual 022.
     - Object stores (S3, GCS, Azure, memory): one direct PUT. A PUT (and a multipart upload, which
       s3fs uses above 100 MB) only becomes visible when complete, so a temporary key plus copy would
       double the traffic for no gain. An interrupted multipart upload leaves invisible parts: add an
@@ -224,7 +225,7 @@ def publish(data: bytes, url: str, *, storage_options: dict | None = None) -> No
 
 def _publish_local(data: bytes, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, temporary = create_new_file(path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
@@ -232,13 +233,34 @@ def _publish_local(data: bytes, path: Path) -> None:
             os.fsync(out.fileno())
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)  # makes the rename itself durable
     finally:
         os.close(directory)
+
+
+def create_new_file(directory: Path, *, prefix: str, suffix: str) -> tuple[int, Path]:
+    """A new file under a random name in ``directory``, opened for writing: (descriptor, path).
+
+    Unlike ``tempfile.mkstemp`` (always 0600) the file is created with mode 0666 and the kernel
+    applies the umask and any default ACL of the folder, as ``cp`` and ``tar`` do: 0644 under the
+    usual umask 022, so other users and services on a shared filesystem can read the archive, and
+    0600 under umask 077 for whoever wants it private. Every local file the package writes through
+    ``publish`` is created here.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(tempfile.TMP_MAX):
+        path = directory / f"{prefix}{uuid.uuid4().hex[:12]}{suffix}"
+        try:
+            return os.open(path, flags, 0o666), path
+        except FileExistsError:
+            continue
+    raise FileExistsError(
+        errno.EEXIST, f"no free temporary name in {directory} after {tempfile.TMP_MAX} tries"
+    )
 
 
 def read_range(url: str, offset: int, length: int, *, storage_options: dict | None = None) -> bytes:
