@@ -11,51 +11,106 @@ import re
 import shlex
 from pathlib import Path
 
+from s2c_pipeline.cli.codec_options import (
+    add_device_argument,
+    add_max_pixels_argument,
+    checked_device,
+    max_pixels,
+)
 from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.cli.output import progress_wanted, report
 
 DEFAULT_SAMPLE = 200
 _SIZE = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*([kmgtpe]?)(i?)b?\s*$", re.IGNORECASE)
+COMMANDS = {
+    "analyze": "estimate a dataset's compressed size and storage cost from a sample",
+    "report": "summarise an `s2c compress` output prefix (finished or partial)",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
-
-    p = sub.add_parser("analyze", help="estimate a dataset's compressed size and storage cost from a sample")
+    p = sub.add_parser("analyze", help=COMMANDS["analyze"], description=COMMANDS["analyze"])
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="shard URLs, globs, brace ranges or @list.txt")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--sample", type=int, default=None, metavar="N", help="images to code (default 200)")
-    size.add_argument("--fraction", type=float, default=None, metavar="F",
-                      help="code this fraction of the dataset's (projected) images instead")
-    p.add_argument("--shards", type=int, default=None, metavar="K",
-                   help="shards to read and spread the sample over (default: sample size / 10)")
-    p.add_argument("--qualities", default=None, metavar="Q,Q,...",
-                   help="quality levels, comma-separated, or 'all' (default: lowest, middle, highest)")
-    p.add_argument("--codecs", default="", metavar="NAME,...",
-                   help="classical codecs for the RD comparison: jpeg,webp,avif,jxl (default: none)")
-    p.add_argument("--classical-images", type=int, default=50, metavar="N",
-                   help="sampled images the classical codecs code (default 50)")
-    p.add_argument("--prices", type=Path, default=None, metavar="FILE",
-                   help="a YAML or JSON price table overriding the built-in one (docs/analysis.md)")
-    p.add_argument("--assume-size", default=None, metavar="SIZE",
-                   help="price a dataset of SIZE (e.g. 500TB) made of shards like these")
+    size.add_argument(
+        "--fraction",
+        type=float,
+        default=None,
+        metavar="F",
+        help="code this fraction of the dataset's (projected) images instead",
+    )
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=None,
+        metavar="K",
+        help="shards to read and spread the sample over (default: sample size / 10)",
+    )
+    p.add_argument(
+        "--qualities",
+        default=None,
+        metavar="Q,Q,...",
+        help="quality levels, comma-separated, or 'all' (default: lowest, middle, highest)",
+    )
+    p.add_argument(
+        "--codecs",
+        default="",
+        metavar="NAME,...",
+        help="classical codecs for the RD comparison: jpeg,webp,avif,jxl (default: none)",
+    )
+    p.add_argument(
+        "--classical-images",
+        type=int,
+        default=50,
+        metavar="N",
+        help="sampled images the classical codecs code (default 50)",
+    )
+    p.add_argument(
+        "--prices",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a YAML or JSON price table overriding the built-in one (docs/analysis.md)",
+    )
+    p.add_argument(
+        "--assume-size",
+        default=None,
+        metavar="SIZE",
+        help="price a dataset of SIZE (e.g. 500TB) made of shards like these",
+    )
     p.add_argument("--seed", type=int, default=0, help="sampling and bootstrap seed (default 0)")
     p.add_argument("--replicates", type=int, default=2000, help="bootstrap replicates (default 2000)")
-    p.add_argument("--out", type=Path, default=Path("out/analysis"), help="report folder (default out/analysis)")
+    p.add_argument(
+        "--out", type=Path, default=Path("out/analysis"), help="report folder (default out/analysis)"
+    )
     p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
     p.add_argument("--weights", type=Path, default=None, help="a checkpoint file instead of bundled weights")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--workers", type=int, default=1,
-                   help="processes coding the sample on CPU, one torch thread each (default 1: this process)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads with --workers 1 (default: torch's)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
-    p.add_argument("--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device_argument(p)
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes coding the sample on CPU, one torch thread each (default 1: this process)",
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads with --workers 1 (default: torch's)"
+    )
+    add_max_pixels_argument(p)
+    p.add_argument(
+        "--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment"
+    )
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (there is none off a terminal)"
+    )
     p.set_defaults(run=run_analyze, default_of=p.get_default)
 
-    p = sub.add_parser("report", help="summarise an `s2c compress` output prefix (finished or partial)")
+    p = sub.add_parser("report", help=COMMANDS["report"], description=COMMANDS["report"])
     p.add_argument("prefix", metavar="PREFIX", help="local folder or s3://bucket/prefix")
     p.add_argument("--out", type=Path, default=Path("out/report"), help="report folder (default out/report)")
-    p.add_argument("--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment")
+    p.add_argument(
+        "--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment"
+    )
     p.set_defaults(run=run_report, default_of=p.get_default)
 
 
@@ -90,7 +145,7 @@ def _storage_options(endpoint: str | None) -> dict:
 
 def _command(verb: str, args: argparse.Namespace) -> str:
     """The command line that reproduces this run: positionals, then every option not at its default."""
-    skip = {"run", "default_of", "verb", "verbose", "inputs", "prefix", "no_progress"}
+    skip = {"run", "default_of", "verb", "verbose", "quiet", "inputs", "prefix", "no_progress"}
     words = ["s2c", verb, *getattr(args, "inputs", []), *([args.prefix] if hasattr(args, "prefix") else [])]
     for name, value in vars(args).items():
         if name in skip or value == args.default_of(name):
@@ -117,14 +172,17 @@ def run_analyze(args: argparse.Namespace) -> int:
         design = SampleDesign(images=images, fraction=args.fraction, shards=args.shards, seed=args.seed)
     except (PriceFileError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    codecs = tuple(c.strip().lower() for c in args.codecs.split(",") if c.strip() and c.strip().lower() != "none")
+    codecs = tuple(
+        c.strip().lower() for c in args.codecs.split(",") if c.strip() and c.strip().lower() != "none"
+    )
     unknown = [c for c in codecs if c not in CLASSICAL_NAMES]
     if unknown:
         raise UsageError(f"--codecs: unknown codec {', '.join(unknown)}; known: {', '.join(CLASSICAL_NAMES)}")
+    device = checked_device(args)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
     try:
-        codec = ImageCodec.load(args.model, weights_file=args.weights, device=args.device)
+        codec = ImageCodec.load(args.model, weights_file=args.weights, device=device)
     except (WeightsNotFound, KeyError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     options = AnalyzeOptions(
@@ -132,10 +190,10 @@ def run_analyze(args: argparse.Namespace) -> int:
         qualities=_qualities(args.qualities, codec.num_qualities),
         codecs=codecs,
         classical_images=args.classical_images,
-        max_pixels=args.max_pixels,
+        max_pixels=max_pixels(args),
         workers=max(1, args.workers),
         replicates=args.replicates,
-        show_progress=not args.no_progress,
+        show_progress=progress_wanted(args),
         storage_options=_storage_options(args.s3_endpoint),
     )
     try:
@@ -144,24 +202,31 @@ def run_analyze(args: argparse.Namespace) -> int:
         raise UsageError(str(exc).strip("'\"")) from None
     except (SampleError, OSError) as exc:
         raise DataError(str(exc)) from None
-    paths = write_analysis_report(analysis, prices, args.out, command=_command("analyze", args), priced_bytes=priced)
-    _print_analysis(analysis, paths)
+    paths = write_analysis_report(
+        analysis, prices, args.out, command=_command("analyze", args), priced_bytes=priced
+    )
+    report(args, _analysis_summary(analysis, paths))
     return 0
 
 
-def _print_analysis(analysis, paths: list[Path]) -> None:
+def _analysis_summary(analysis, paths: list[Path]) -> str:
     from s2c_pipeline.analysis.document import fmt_bytes
 
     d = analysis.dataset_bytes
-    print(f"{len(analysis.shard_sizes)} shards, {fmt_bytes(d)}; sampled {len(analysis.results)} images from "
-          f"{len(analysis.tallies)} shards in {analysis.seconds:.0f} s; {analysis.model_name} ({analysis.weights_id})")
-    print(f"{'quality':>7} {'bpp':>7} {'PSNR dB':>8}  {'projected output [95% interval]':<34} {'saved':>6}")
+    lines = [
+        f"{len(analysis.shard_sizes)} shards, {fmt_bytes(d)}; sampled {len(analysis.results)} images from "
+        f"{len(analysis.tallies)} shards in {analysis.seconds:.0f} s; {analysis.model_name} ({analysis.weights_id})",
+        f"{'quality':>7} {'bpp':>7} {'PSNR dB':>8}  {'projected output [95% interval]':<34} {'saved':>6}",
+    ]
     for q in analysis.per_quality:
         out = q.projection.output_bytes
         interval = f"{fmt_bytes(out.value)} [{fmt_bytes(out.low)}, {fmt_bytes(out.high)}]"
-        print(f"{q.quality:>7g} {q.bpp.mean:>7.3f} {q.psnr.mean:>8.2f}  {interval:<34} "
-              f"{100 * q.projection.savings_bytes.value / d:>5.1f}%")
-    print(f"report: {paths[1]} (also {', '.join(p.name for p in paths if p != paths[1])})")
+        lines.append(
+            f"{q.quality:>7g} {q.bpp.mean:>7.3f} {q.psnr.mean:>8.2f}  {interval:<34} "
+            f"{100 * q.projection.savings_bytes.value / d:>5.1f}%"
+        )
+    lines.append(f"report: {paths[1]} (also {', '.join(p.name for p in paths if p != paths[1])})")
+    return "\n".join(lines)
 
 
 def run_report(args: argparse.Namespace) -> int:
@@ -176,7 +241,10 @@ def run_report(args: argparse.Namespace) -> int:
         raise DataError(f"{args.prefix}: {exc}") from None
     paths = write_run_report(summary, args.out, command=_command("report", args))
     ok = summary.statuses.get("ok", 0)
-    print(f"{summary.prefix}: {len(summary.shards)} committed shards, {summary.samples} samples ({ok} ok), "
-          f"saved {summary.saved_bytes} of {summary.source_shard_bytes} bytes")
-    print(f"report: {paths[1]} (also {', '.join(p.name for p in paths if p != paths[1])})")
+    report(
+        args,
+        f"{summary.prefix}: {len(summary.shards)} committed shards, {summary.samples} samples ({ok} ok), "
+        f"saved {summary.saved_bytes} of {summary.source_shard_bytes} bytes\n"
+        f"report: {paths[1]} (also {', '.join(p.name for p in paths if p != paths[1])})",
+    )
     return 0

@@ -12,10 +12,13 @@ import shutil
 from pathlib import Path
 
 from s2c_pipeline.cli.errors import EXIT_BAD_DATA, EXIT_OK
+from s2c_pipeline.cli.output import progress_wanted, report
+
+COMMANDS = {"demo": "compress, decompress and verify the bundled sample shards on local Ray"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="compress, decompress and verify the bundled sample shards on local Ray")
+    p = sub.add_parser("demo", help=COMMANDS["demo"], description=COMMANDS["demo"])
     p.add_argument("--out", type=Path, default=Path("out/demo"), help="working folder (default out/demo)")
     p.add_argument("--quality", type=float, default=None)
     p.add_argument("--actors", type=int, default=None, help="CPU actors (default: one per core)")
@@ -42,15 +45,28 @@ def run_demo(args: argparse.Namespace) -> int:
     compressed, decoded = args.out / "compressed", args.out / "decoded"
     for folder in (compressed, decoded):  # the demo shows a full run each time
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"== compress {len(shards)} sample shards from {args.out / 'input'} -> {compressed}")
-    summary = compress([str(p) for p in shards], str(compressed), RunConfig(quality=args.quality, actors=args.actors))
-    print(format_summary(summary))
-    print(f"\n== decompress {compressed} -> {decoded} (PNG, each decoded image checked against the manifest)")
-    unpacked = decompress(str(compressed), str(decoded), config=DecodeConfig(actors=args.actors))
-    print(unpacked.format())
-    print(f"\n== verify {compressed}")
-    report = verify(str(compressed))
-    print(report.format())
-    ok = summary.ok and unpacked.ok and report.ok
-    print(f"\ndemo {'finished' if ok else 'FAILED'}: manifests in {compressed}/manifest/, PNGs in {decoded}/")
+    progress = progress_wanted(args)
+    decode_config = DecodeConfig(actors=args.actors, show_progress=progress)
+    report(args, f"== compress {len(shards)} sample shards from {args.out / 'input'} -> {compressed}")
+    summary = compress(
+        [str(p) for p in shards],
+        str(compressed),
+        RunConfig(quality=args.quality, actors=args.actors, show_progress=progress),
+    )
+    report(args, format_summary(summary), problem=not summary.ok)
+    report(
+        args,
+        f"\n== decompress {compressed} -> {decoded} (PNG, each decoded image checked against the manifest)",
+    )
+    unpacked = decompress(str(compressed), str(decoded), config=decode_config)
+    report(args, unpacked.format(), problem=not unpacked.ok)
+    report(args, f"\n== verify {compressed}")
+    checked = verify(str(compressed), config=decode_config)
+    report(args, checked.format(), problem=not checked.ok)
+    ok = summary.ok and unpacked.ok and checked.ok
+    report(
+        args,
+        f"\ndemo {'finished' if ok else 'FAILED'}: manifests in {compressed}/manifest/, PNGs in {decoded}/",
+        problem=not ok,
+    )
     return EXIT_OK if ok else EXIT_BAD_DATA

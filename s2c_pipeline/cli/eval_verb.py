@@ -8,37 +8,76 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from s2c_pipeline.cli.codec_options import (
+    add_device_argument,
+    add_max_pixels_argument,
+    checked_device,
+    max_pixels,
+)
 from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.cli.output import progress_wanted, report
 from s2c_pipeline.cli.refine_option import add_refine_argument, refine_settings
-from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 
 if TYPE_CHECKING:
     from s2c_pipeline.codec.image_codec import ImageCodec
 
 DEFAULT_CODECS = "jpeg,webp,avif,jxl"
+COMMANDS = {"eval": "RD curves and BD-rates of our codec against the classical codecs"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="RD curves and BD-rates of our codec against the classical codecs")
-    p.add_argument("images", nargs="*", metavar="IMAGES",
-                   help="image files or folders; none, or the word eval-photos: the repository's evaluation photos")
-    p.add_argument("--model", action="append", default=[], metavar="NAME",
-                   help="a model with bundled weights (repeatable; default: the bundled default model)")
-    p.add_argument("--weights", type=Path, action="append", default=[], metavar="FILE",
-                   help="a checkpoint file to evaluate (repeatable); with --model, both are evaluated")
-    p.add_argument("--codecs", default=DEFAULT_CODECS, help=f"classical codecs, or 'none' (default {DEFAULT_CODECS})")
-    p.add_argument("--qualities", default=None, metavar="LIST",
-                   help="our quality levels, e.g. 1,2,3,4,5,6 or 1,1.5,2 (default: every level 1..N)")
-    add_refine_argument(p, help_text="also evaluate each model at encoder effort N (latent refinement steps, "
-                        "docs/codec.md) as a variant of its own, NAME+refineN (default 0: plain only)")
-    p.add_argument("--json", type=Path, default=None, metavar="OUT", help="write every measurement and BD-rate")
+    p = sub.add_parser("eval", help=COMMANDS["eval"], description=COMMANDS["eval"])
+    p.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGES",
+        help="image files or folders; none, or the word eval-photos: the repository's evaluation photos",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="a model with bundled weights (repeatable; default: the bundled default model)",
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a checkpoint file to evaluate (repeatable); with --model, both are evaluated",
+    )
+    p.add_argument(
+        "--codecs", default=DEFAULT_CODECS, help=f"classical codecs, or 'none' (default {DEFAULT_CODECS})"
+    )
+    p.add_argument(
+        "--qualities",
+        default=None,
+        metavar="LIST",
+        help="our quality levels, e.g. 1,2,3,4,5,6 or 1,1.5,2 (default: every level 1..N)",
+    )
+    add_refine_argument(
+        p,
+        help_text="also evaluate each model at encoder effort N (latent refinement steps, "
+        "docs/codec.md) as a variant of its own, NAME+refineN (default 0: plain only)",
+    )
+    p.add_argument(
+        "--json", type=Path, default=None, metavar="OUT", help="write every measurement and BD-rate"
+    )
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="write the RD plot")
     p.add_argument("--markdown", type=Path, default=None, metavar="OUT.md", help="write the results page")
-    p.add_argument("--threads", type=int, default=1,
-                   help="CPU threads for torch, AVIF and JPEG XL (default 1, so that times compare)")
-    p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="CPU threads for torch, AVIF and JPEG XL (default 1, so that times compare)",
+    )
+    add_device_argument(p)
+    add_max_pixels_argument(p)
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (there is none off a terminal)"
+    )
     p.set_defaults(run=run_eval)
 
 
@@ -52,8 +91,13 @@ def run_eval(args: argparse.Namespace) -> int:
 
     if args.threads < 1:
         raise UsageError("--threads must be at least 1")
+    checked_device(args)
     torch.set_num_threads(args.threads)
-    names = [] if args.codecs.strip().lower() in ("", "none") else [c.strip().lower() for c in args.codecs.split(",")]
+    names = (
+        []
+        if args.codecs.strip().lower() in ("", "none")
+        else [c.strip().lower() for c in args.codecs.split(",")]
+    )
     try:
         classical, skipped = classical_codecs(names, threads=args.threads)
     except ValueError as exc:
@@ -69,23 +113,27 @@ def run_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        image_set = load_image_set(args.images, max_pixels=args.max_pixels)
+        image_set = load_image_set(args.images, max_pixels=max_pixels(args))
     except EvalInputError as exc:
         raise DataError(str(exc)) from None
 
-    result = run_evaluation(image_set, [*learned, *classical], skipped=skipped, progress=not args.no_progress)
+    result = run_evaluation(
+        image_set, [*learned, *classical], skipped=skipped, progress=progress_wanted(args)
+    )
     command = _command(args)
-    print(terminal_report(result))
+    report(args, terminal_report(result))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result.to_dict(command), indent=1, allow_nan=False) + "\n")
-        print(f"wrote {args.json}")
+        report(args, f"wrote {args.json}")
     if args.plot:
-        print(f"wrote {plot_rd(result, args.plot)}")
+        report(args, f"wrote {plot_rd(result, args.plot)}")
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(markdown_report(result, command=command, plot=args.plot, markdown_path=args.markdown))
-        print(f"wrote {args.markdown}")
+        args.markdown.write_text(
+            markdown_report(result, command=command, plot=args.plot, markdown_path=args.markdown)
+        )
+        report(args, f"wrote {args.markdown}")
     return 0
 
 
@@ -119,7 +167,9 @@ def _load_codecs(args: argparse.Namespace) -> list[tuple[ImageCodec, str]]:
     labelled = []
     for codec in codecs:
         unique = names.count(codec.model_name) == 1
-        labelled.append((codec, codec.model_name if unique else f"{codec.model_name}@{codec.weights.weights_id[:8]}"))
+        labelled.append(
+            (codec, codec.model_name if unique else f"{codec.model_name}@{codec.weights.weights_id[:8]}")
+        )
     if len({label for _, label in labelled}) < len(labelled):
         raise UsageError("the same weights are given twice")
     return labelled
@@ -136,12 +186,17 @@ def _command(args: argparse.Namespace) -> str:
         words += ["--codecs", args.codecs]
     if args.refine_steps:
         words += ["--refine-steps", str(args.refine_steps)]
-    for flag, value in (("--qualities", args.qualities), ("--json", args.json), ("--plot", args.plot),
-                        ("--markdown", args.markdown), ("--device", args.device)):
+    for flag, value in (
+        ("--qualities", args.qualities),
+        ("--json", args.json),
+        ("--plot", args.plot),
+        ("--markdown", args.markdown),
+        ("--device", args.device),
+    ):
         if value is not None:
             words += [flag, str(value)]
     if args.threads != 1:
         words += ["--threads", str(args.threads)]
-    if args.max_pixels != DEFAULT_MAX_PIXELS:
+    if args.max_pixels is not None:
         words += ["--max-pixels", str(args.max_pixels)]
     return shlex.join(words)

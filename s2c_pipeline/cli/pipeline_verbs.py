@@ -12,14 +12,23 @@ import os
 from pathlib import Path
 
 from s2c_pipeline.cli.errors import EXIT_BAD_DATA, EXIT_OK, DataError, UsageError
+from s2c_pipeline.cli.output import progress_wanted, report
 from s2c_pipeline.cli.refine_option import add_refine_argument
+
+COMMANDS = {
+    "compress": "compress WebDataset shards on Ray into .s2c shards with manifests",
+    "decompress": "decode a compressed prefix into PNG files or WebDataset shards",
+    "verify": "check markers, tars, manifests and bitstream CRCs of a prefix",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Imports the imaging and shards packages for their defaults: only ``s2c compress``,
+    ``decompress`` and ``verify`` build these parsers (cli/main.py)."""
     from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
     from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES
 
-    p = sub.add_parser("compress", help="compress WebDataset shards on Ray into .s2c shards with manifests")
+    p = sub.add_parser("compress", help=COMMANDS["compress"], description=COMMANDS["compress"])
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="shard URLs, globs, brace ranges or @list.txt")
     p.add_argument("output_prefix", metavar="OUTPUT_PREFIX", help="local folder or s3://bucket/prefix")
     p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
@@ -73,7 +82,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _cluster_arguments(p)
     p.set_defaults(run=run_compress)
 
-    p = sub.add_parser("decompress", help="decode a compressed prefix into PNG files or WebDataset shards")
+    p = sub.add_parser("decompress", help=COMMANDS["decompress"], description=COMMANDS["decompress"])
     p.add_argument("prefix", metavar="PREFIX")
     p.add_argument("output", metavar="OUTPUT", help="folder (or URL) to write into")
     p.add_argument("--keys", type=Path, default=None, help="file with one sample key per line")
@@ -84,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _decode_arguments(p)
     p.set_defaults(run=run_decompress)
 
-    p = sub.add_parser("verify", help="check markers, tars, manifests and bitstream CRCs of a prefix")
+    p = sub.add_parser("verify", help=COMMANDS["verify"], description=COMMANDS["verify"])
     p.add_argument("prefix", metavar="PREFIX")
     p.add_argument("--decode", action="store_true", help="also decode every bitstream and compare hashes")
     _decode_arguments(p)
@@ -98,7 +107,9 @@ def _cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment"
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar (log lines only)")
+    p.add_argument(
+        "--no-progress", action="store_true", help="no progress bar (there is none off a terminal)"
+    )
 
 
 def _decode_arguments(p: argparse.ArgumentParser) -> None:
@@ -118,9 +129,13 @@ def _local_ray_on_loopback(args: argparse.Namespace) -> None:
 
 
 def run_compress(args: argparse.Namespace) -> int:
+    """Usage errors (exit 2) are those of the arguments, found before any work: RunConfig's checks,
+    --model/--weights/--quality, a prefix written with other settings, inputs that match nothing.
+    Anything raised once the work has started is exit 1, one line."""
     _local_ray_on_loopback(args)
     from s2c_pipeline.codec.weights import WeightsNotFound
     from s2c_pipeline.pipeline import ResumeRefused, RunConfig, SchedulerError, compress, format_summary
+    from s2c_pipeline.pipeline.codec_spec import resolve_codec, resolve_quality
     from s2c_pipeline.pipeline.config import s3_storage_options
 
     try:
@@ -139,15 +154,21 @@ def run_compress(args: argparse.Namespace) -> int:
             retry_failed=args.retry_failed,
             dry_run=args.dry_run,
             address=args.address,
-            show_progress=not args.no_progress,
+            show_progress=progress_wanted(args),
             storage_options=s3_storage_options(args.s3_endpoint),
         )
-        summary = compress(args.inputs, args.output_prefix, config)
-    except (ValueError, KeyError, WeightsNotFound, ResumeRefused, FileNotFoundError) as exc:
+        resolve_quality(args.quality, resolve_codec(args.model, args.weights))  # as compress will
+    except (ValueError, WeightsNotFound) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
-    except (SchedulerError, OSError) as exc:
-        raise DataError(str(exc)) from None
-    print(format_summary(summary))
+    except OSError as exc:
+        raise UsageError(f"--weights {args.weights}: cannot read ({exc.strerror or exc})") from None
+    try:
+        summary = compress(args.inputs, args.output_prefix, config)
+    except (ResumeRefused, FileNotFoundError) as exc:
+        raise UsageError(str(exc).strip("'\"")) from None
+    except (SchedulerError, OSError, ValueError, KeyError) as exc:
+        raise DataError(str(exc).strip("'\"")) from None
+    report(args, format_summary(summary), problem=bool(summary.failed))
     if args.dry_run:
         for shard_id in summary.todo:
             print(f"to do: {shard_id}")
@@ -163,7 +184,7 @@ def _decode_config(args: argparse.Namespace):
         cpus_per_actor=args.cpus_per_actor,
         max_pixels=args.max_pixels,
         address=args.address,
-        show_progress=not args.no_progress,
+        show_progress=progress_wanted(args),
         extra_weights=tuple(args.weights),
         storage_options=s3_storage_options(args.s3_endpoint),
     )
@@ -189,11 +210,11 @@ def run_decompress(args: argparse.Namespace) -> int:
             format=args.format,
             config=_decode_config(args),
         )
-    except (SelectionError, ValueError, FileNotFoundError) as exc:
+    except (SelectionError, FileNotFoundError) as exc:
         raise UsageError(str(exc)) from None
-    except (SchedulerError, OSError) as exc:
+    except (SchedulerError, OSError, ValueError) as exc:
         raise DataError(str(exc)) from None
-    print(summary.format())
+    report(args, summary.format(), problem=not summary.ok)
     return EXIT_OK if summary.ok else EXIT_BAD_DATA
 
 
@@ -202,11 +223,11 @@ def run_verify(args: argparse.Namespace) -> int:
     from s2c_pipeline.pipeline import SchedulerError, verify
 
     try:
-        report = verify(args.prefix, decode=args.decode, config=_decode_config(args))
+        checked = verify(args.prefix, decode=args.decode, config=_decode_config(args))
     except (SchedulerError, OSError) as exc:
         raise DataError(str(exc)) from None
-    print(report.format())
-    return EXIT_OK if report.ok else EXIT_BAD_DATA
+    report(args, checked.format(), problem=not checked.ok)
+    return EXIT_OK if checked.ok else EXIT_BAD_DATA
 
 
 def _target(args: argparse.Namespace):

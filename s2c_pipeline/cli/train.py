@@ -8,18 +8,38 @@ import sys
 from pathlib import Path
 
 from s2c_pipeline.cli.errors import UsageError
+from s2c_pipeline.cli.output import report
+
+COMMANDS = {"train": "train (or resume) a model from a training-data pack"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train (or resume) a model from a training-data pack")
+    p = sub.add_parser("train", help=COMMANDS["train"], description=COMMANDS["train"])
     p.add_argument("--config", type=Path, default=None, help="YAML file of training options")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one option, e.g. --set steps=5000 (repeatable)")
-    p.add_argument("--ray-workers", type=int, default=0,
-                   help="train data-parallel on Ray Train with this many workers (0: in this process)")
-    p.add_argument("--export", type=Path, default=None, metavar="DIR",
-                   help="after training, write the compact sha256-named checkpoint into DIR")
-    p.add_argument("--bundle", action="store_true", help="also install the export as the package's bundled weights")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option, e.g. --set steps=5000 (repeatable)",
+    )
+    p.add_argument(
+        "--ray-workers",
+        type=int,
+        default=0,
+        help="train data-parallel on Ray Train with this many workers (0: in this process)",
+    )
+    p.add_argument(
+        "--export",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="after training, write the compact sha256-named checkpoint into DIR",
+    )
+    p.add_argument(
+        "--bundle", action="store_true", help="also install the export as the package's bundled weights"
+    )
     p.set_defaults(run=run_train)
 
 
@@ -45,8 +65,8 @@ def run_train(args: argparse.Namespace) -> int:
         train(cfg)
     if args.export:
         entry = export_run(Path(cfg.out), args.export, command=shlex.join(["s2c", *sys.argv[1:]]))
-        print(f"exported {entry.path} (sha256 {entry.sha256})")
+        report(args, f"exported {entry.path} (sha256 {entry.sha256})")
         if args.bundle:
             bundle(entry, default=True)
-            print(f"bundled {entry.path.name} as the default {entry.model_name} weights")
+            report(args, f"bundled {entry.path.name} as the default {entry.model_name} weights")
     return 0

@@ -180,7 +180,9 @@ class ImageCodec:
             raise BitstreamError(
                 source,
                 f"coded with model {header.model_name} weights {header.weights_id}, but the loaded codec is "
-                f"{self.model_name} weights {self.weights.weights_id} (use ImageCodec.for_bitstream or --weights)",
+                f"{self.model_name} weights {self.weights.weights_id}; load the codec the stream names with "
+                "s2c_pipeline.codec.image_codec.codec_for_bitstream (as `s2c decode` does), or give its "
+                "checkpoint file with --weights",
             )
         if header.width * header.height > max_pixels:
             raise BitstreamError(

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import torch
 from compressai.entropy_models import EntropyModel
@@ -48,6 +48,8 @@ class RefineSettings:
     steps: int = 0
     lr: float = DEFAULT_REFINE_LR
     lr_exponent: float = DEFAULT_LR_EXPONENT
+    on_step: Callable[[], object] | None = field(default=None, compare=False, repr=False)
+    """Called after each step (``s2c encode`` advances its progress bar); not part of the settings."""
 
     def __post_init__(self) -> None:
         if self.steps < 0:
@@ -122,6 +124,8 @@ def refine_latents(
             optimiser.step()
             with torch.no_grad():  # scale each image's step by its lambda
                 latent.copy_(before + (latent - before) * step_scale)
+            if settings.on_step is not None:
+                settings.on_step()
     return RefineOutcome(
         best,
         tuple(initial.tolist()),

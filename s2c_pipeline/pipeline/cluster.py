@@ -7,12 +7,22 @@ each, announced with a notice so a GPU-less cluster is never a silent wait.
 from __future__ import annotations
 
 import logging
+import os
+import sys
 
 import ray
 
 from s2c_pipeline.pipeline.scheduler import ActorPlan
 
 log = logging.getLogger(__name__)
+
+
+_RAY_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+
+
+class _DropTokenAuthNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
 
 
 def connect(address: str | None) -> bool:
@@ -23,8 +33,27 @@ def connect(address: str | None) -> bool:
     """
     if ray.is_initialized():
         return False
-    ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+    local = address is None and not os.environ.get("RAY_ADDRESS")
+    _quiet_ray_logs()
+    context = ray.init(address=address, logging_level=logging.WARNING, log_to_driver=True)
+    if local:
+        url = context.dashboard_url
+        log.debug("started a local Ray runtime; dashboard: %s", f"http://{url}" if url else "not running")
     return True
+
+
+def _quiet_ray_logs() -> None:
+    """Keep Ray's noise out of our logs; the environment can still override the colours.
+
+    Actors' log lines still reach the driver's stderr (``log_to_driver``), but off a terminal
+    without the ANSI colours of their ``(CompressWorker pid=...)`` prefixes. A new local runtime
+    gets token authentication, as Ray decides, without Ray's warning on every run that it did.
+    """
+    if not sys.stderr.isatty():
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")  # read by the driver as it prints each line
+    notices = logging.getLogger(_RAY_AUTH_LOGGER)
+    if not any(isinstance(f, _DropTokenAuthNotice) for f in notices.filters):
+        notices.addFilter(_DropTokenAuthNotice())
 
 
 def plan_actors(actors: int | None, cpus_per_actor: int, *, role: str) -> ActorPlan:

@@ -1,8 +1,8 @@
 """The one place a run reports progress: a tqdm bar, a periodic log line, the final table.
 
-The bar counts shards (its total is known after listing); images are shown in its postfix. Every
-``log_interval_s`` a log line gives the rates, so that runs under a job scheduler without a
-terminal still show progress in their logs.
+The bar counts shards (its total is known after listing); images are shown in its postfix. It is
+drawn only on a terminal. Every ``log_interval_s`` a log line gives the rates, so that runs under a
+job scheduler without a terminal still show progress in their logs.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ class CompressProgress:
         self._interval = log_interval_s
         self._total = total_shards
         self._done = 0
-        self._bar = tqdm(total=total_shards, unit="shard", desc="compress", disable=not enabled, leave=False)
+        self._bar = tqdm(  # disable=None: drawn only on a terminal, never into a log file
+            total=total_shards, unit="shard", desc="compress", disable=None if enabled else True, leave=False
+        )
 
     def add(self, result: ShardResult) -> None:
         self.stats = self.stats.merge(result.stats)
