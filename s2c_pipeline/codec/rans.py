@@ -47,6 +47,17 @@ class LatentStringError(ValueError):
 
 
 @njit(cache=True, nogil=True)
+def _refill(x, words, pos):  # pragma: no cover - compiled
+    """(state, position) after renormalising: a state below RANS_L takes the next word, and the
+    position is -1 when there is none left (the string would be read past its end)."""
+    if x >= RANS_L:
+        return x, pos
+    if pos >= words.shape[0]:
+        return x, -1
+    return (x << 32) | words[pos], pos + 1
+
+
+@njit(cache=True, nogil=True)
 def _decode(words, indexes, cdfs, cdf_sizes, offsets, out):  # pragma: no cover - compiled
     """Decodes len(indexes) symbols into ``out``; returns (outcome code, symbol index, words read).
 
@@ -69,12 +80,9 @@ def _decode(words, indexes, cdfs, cdf_sizes, offsets, out):  # pragma: no cover 
         while cdfs[table, s + 1] <= cum:
             s += 1
         start = cdfs[table, s]
-        x = (cdfs[table, s + 1] - start) * (x >> PRECISION) + cum - start
-        if x < RANS_L:
-            if pos >= n_words:
-                return OVERRUN, i, pos
-            x = (x << 32) | words[pos]
-            pos += 1
+        x, pos = _refill((cdfs[table, s + 1] - start) * (x >> PRECISION) + cum - start, words, pos)
+        if pos < 0:
+            return OVERRUN, i, n_words
         value = s
         if value == max_value:
             # bypass: a run of 4-bit chunk counts (15 means "more follow"), then the chunks
@@ -82,25 +90,18 @@ def _decode(words, indexes, cdfs, cdf_sizes, offsets, out):  # pragma: no cover 
             chunk = bypass_mask
             while chunk == bypass_mask:
                 chunk = x & bypass_mask
-                x >>= BYPASS_BITS
-                if x < RANS_L:
-                    if pos >= n_words:
-                        return OVERRUN, i, pos
-                    x = (x << 32) | words[pos]
-                    pos += 1
+                x, pos = _refill(x >> BYPASS_BITS, words, pos)
+                if pos < 0:
+                    return OVERRUN, i, n_words
                 n_bypass += chunk
                 if n_bypass > MAX_BYPASS_CHUNKS:
                     return LONG_BYPASS, i, pos
             raw = 0
             for j in range(n_bypass):
-                chunk = x & bypass_mask
-                x >>= BYPASS_BITS
-                if x < RANS_L:
-                    if pos >= n_words:
-                        return OVERRUN, i, pos
-                    x = (x << 32) | words[pos]
-                    pos += 1
-                raw |= chunk << (j * BYPASS_BITS)
+                raw |= (x & bypass_mask) << (j * BYPASS_BITS)
+                x, pos = _refill(x >> BYPASS_BITS, words, pos)
+                if pos < 0:
+                    return OVERRUN, i, n_words
             if raw >= RANS_L:  # the encoder's raw value is a non-negative int32
                 return LONG_BYPASS, i, pos
             value = -(raw >> 1) - 1 if raw & 1 else (raw >> 1) + max_value
