@@ -92,12 +92,17 @@ def test_help_version_and_info_start_without_torch_compressai_or_ray(argv: list)
     )
 
 
-def test_models_counts_parameters_with_torch_but_never_starts_ray() -> None:
-    """``models`` builds each zoo model to count its parameters, so it does import torch; nothing
-    else heavy."""
+def test_models_starts_without_torch_and_its_counts_are_the_models_own() -> None:
+    """``models`` reads the parameter counts from ``codec/weights/zoo.json``; they must be what the
+    models themselves count, so the file cannot go stale unseen."""
+    from s2c_pipeline.catalogue import count_parameters, describe_models
+
     result = _probe("models", "--json")
     assert result["code"] == 0
-    assert "torch" in result["loaded"] and "ray" not in result["loaded"]
+    assert not set(HEAVY) & set(result["loaded"]), f"s2c models imported {result['loaded']}"
+    counts = count_parameters()
+    assert {row["name"]: row["params"] for row in describe_models()} == counts
+    assert [row["name"] for row in describe_models() if row["default"]] == ["s2c-conv-small"]
 
 
 # -- help, README and the committed results agree ------------------------------------------------

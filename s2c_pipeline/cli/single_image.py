@@ -215,7 +215,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from s2c_pipeline.codec import describe_models  # builds every model to count its parameters: torch
+    from s2c_pipeline.catalogue import describe_models  # JSON only: no torch
 
     rows = describe_models()
     if args.json:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import torch
 
+from s2c_pipeline.catalogue import index_entries
 from s2c_pipeline.codec.config import ModelConfig
 from s2c_pipeline.codec.model import S2CFormer
 
@@ -120,11 +120,6 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[S2C
     return model.to(device).eval(), payload.get("recipe", {})
 
 
-def _index_entries(directory: Path) -> list[dict[str, Any]]:
-    index_file = directory / INDEX_FILE.name
-    return json.loads(index_file.read_text()) if index_file.exists() else []
-
-
 def bundled_weights(directory: Path = BUNDLED_DIR) -> list[WeightsEntry]:
     """The checkpoints shipped in the package, as listed in ``weights/index.json``."""
     return [
@@ -136,14 +131,14 @@ def bundled_weights(directory: Path = BUNDLED_DIR) -> list[WeightsEntry]:
             default=e.get("default", False),
             current=e.get("current", True),
         )
-        for e in _index_entries(directory)
+        for e in index_entries(directory)
         if "retired" not in e
     ]
 
 
 def retired_hint(weights_id: str, directory: Path = BUNDLED_DIR) -> str:
     """How to get a checkpoint that left the package (the 40 MB cap), or "" if it never did."""
-    for e in _index_entries(directory):
+    for e in index_entries(directory):
         if "retired" in e and e["sha256"].startswith(weights_id):
             where = e["retired"]
             return (
