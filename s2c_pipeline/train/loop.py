@@ -244,7 +244,7 @@ def train(
     started = time.monotonic()
     wall_at_start = state.wall_seconds
     history = out / "history.jsonl"
-    bar = tqdm(total=cfg.steps, initial=state.step, disable=not is_main, desc=cfg.model, unit="step")
+    bar = tqdm(total=cfg.steps, initial=state.step, disable=None if is_main else True, desc=cfg.model, unit="step")
     profiler = step_profiler(cfg.profile_steps, device, out) if is_main else None
     net.train()
     try:
