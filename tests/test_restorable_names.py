@@ -298,6 +298,7 @@ _MEMBERS = st.lists(
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(names=_MEMBERS)
 @example(names=[("a", "b"), ("a.b/0", "png")])  # the file a.b, then a.b as a folder
+@example(names=[("a", "png"), ("a/::", "png")])  # "::" is fsspec's URL chaining: bad_name
 @example(names=[("./a", "png"), ("a", "json"), ("a", "jpg")])  # one sample; a.jpg coded next to a.png
 @example(names=[("./a", "png"), ("a", "png"), ("b", "png")])  # the same key twice, in two spellings
 def test_whatever_compress_marks_ok_decompress_restores_under_that_name(

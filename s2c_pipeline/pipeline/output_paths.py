@@ -29,6 +29,8 @@ def check_relative_name(name: str) -> str:
         raise UnsafeName(f"{name!r} contains control characters")
     if "\\" in name:
         raise UnsafeName(f"{name!r} contains a backslash")
+    if "::" in name:  # fsspec reads "::" as a chain of URLs ("a/::.png" would be written to "a")
+        raise UnsafeName(f"{name!r} contains '::', which fsspec reads as a chained URL")
     if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         raise UnsafeName(f"{name!r} is an absolute path")
     parts = name.split("/")
