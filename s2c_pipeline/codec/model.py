@@ -220,9 +220,9 @@ class S2CFormer(nn.Module):
     @torch.no_grad()
     def synthesize(self, y_hat: Tensor, tile: int | None = None) -> Tensor:
         """x_hat (B, 3, 16h, 16w) float32 in [0, 1] from y_hat (B, M, h, w), through g_s in float64
-        over tiles of ``tile`` (default ``SYNTHESIS_TILE``) latents square. Each tile is computed with a margin of g_s's receptive
-        field (``synthesis_margin``) and cropped, so the result is that of one pass over the whole
-        image, at a memory cost bounded by the tile."""
+        over tiles of ``tile`` (default ``SYNTHESIS_TILE``) latents square. Each tile is computed
+        with a margin of g_s's receptive field (``synthesis_margin``) and cropped, so the result is
+        that of one pass over the whole image, at a memory cost bounded by the tile."""
         synthesis = self._decoding_synthesis()
         device = next(synthesis.parameters()).device
         b, _, h, w = y_hat.shape
