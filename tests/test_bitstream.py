@@ -12,6 +12,7 @@ import pickle
 import re
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -159,7 +160,7 @@ def test_the_spec_example_decodes_and_re_encodes_byte_for_byte() -> None:
     data = bytes.fromhex(" ".join(hex_runs))
     f = decode_container(data, source="docs/bitstream.md")
     assert f == S2CFile(
-        S2CHeader("s2c-tiny", "0123456789abcdef", 3.5, 4, 3, "RGB", 0),
+        S2CHeader("s2c-tiny", "0123456789abcdef", 3.5, 4, 3, "RGB", 0, format_version=1),
         (b"\x00\x01\x02", b""),
         exif=b"Exif\x00\x00",
     )
@@ -239,7 +240,7 @@ def test_non_bytes_input_is_a_type_error() -> None:
         ("source_mode", "R" * 17, "1..16"),
         ("colour", -1, "out of range 0..255"),
         ("colour", 256, "out of range 0..255"),
-        ("format_version", 2, "format_version 2"),
+        ("format_version", 3, "format_version 3"),
         ("format_version", 0, "out of range"),
     ],
 )
@@ -309,8 +310,8 @@ def test_too_short_for_the_magic_or_the_prefix() -> None:
 
 
 def test_newer_version_asks_for_a_newer_s2c_pipeline() -> None:
-    reason = refusal(craft(version=2))
-    assert "format version 2 is newer" in reason and "(versions 1)" in reason
+    reason = refusal(craft(version=3))
+    assert "format version 3 is newer" in reason and "(versions 1, 2)" in reason
     assert "a newer s2c-pipeline is needed" in reason
     assert "format version 65535 is newer" in refusal(craft(version=65535))
 
@@ -462,4 +463,19 @@ def test_every_inserted_or_deleted_byte_is_detected() -> None:
 
 
 def test_format_version_constant() -> None:
-    assert FORMAT_VERSION == 1 and MAGIC == b"\x89S2C\r\n\x1a\n" and HEADER.format_version == 1
+    assert FORMAT_VERSION == 2 and MAGIC == b"\x89S2C\r\n\x1a\n" and HEADER.format_version == 2
+
+
+def test_versions_1_and_2_share_the_layout_and_round_trip() -> None:
+    """Version 2 changes only what the latent strings mean (the decoder path), so the same records
+    written as version 1 and 2 differ in the version field and the header CRC, nowhere else."""
+    v2 = encode_container(small_file(exif=b"E"))
+    v1 = encode_container(
+        S2CFile(replace(HEADER, format_version=1), (b"z-side", b"", b"y-main-string"), exif=b"E")
+    )
+    assert v2[8:10] == b"\x00\x02" and v1[8:10] == b"\x00\x01"
+    crc_at = 14 + struct.unpack(">I", v1[10:14])[0]
+    assert len(v1) == len(v2)
+    assert {i for i in range(len(v1)) if v1[i] != v2[i]} <= {9, crc_at, crc_at + 1, crc_at + 2, crc_at + 3}
+    assert decode_container(v1).header.format_version == 1
+    assert decode_container(v2) == small_file(exif=b"E")

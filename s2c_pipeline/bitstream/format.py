@@ -1,4 +1,7 @@
-"""Constants and records of the `.s2c` container, version 1 (the spec is `docs/bitstream.md`).
+"""Constants and records of the `.s2c` container, versions 1 and 2 (the spec is `docs/bitstream.md`).
+
+Both versions have the same layout; the version tells the codec which decoder path the latent
+strings need (1: the float64 probability path, 2: the exact fixed-point one).
 
 The bounds live here once: the records check them on construction (so the codec cannot build a file
 the parser would refuse), and the parser checks the same bounds by building the same records.
@@ -13,8 +16,9 @@ import struct
 from dataclasses import dataclass
 
 MAGIC = b"\x89S2C\r\n\x1a\n"
-FORMAT_VERSION = 1
-READABLE_VERSIONS = (1,)
+FORMAT_VERSION = 2
+"""The version writers write unless told otherwise."""
+READABLE_VERSIONS = (1, 2)
 """Every format version this code decodes. Readers keep all old versions forever (spec section 7)."""
 
 PREFIX = struct.Struct(">8sHI")  # magic, format_version, header_length: fixed in every version
@@ -34,7 +38,7 @@ MAX_CHUNKS = 16
 
 
 def header_length(name_len: int, mode_len: int, n_strings: int, n_chunks: int) -> int:
-    """Size in bytes of a version-1 header with these variable parts (spec section 3)."""
+    """Size in bytes of a header with these variable parts (spec section 3; versions 1 and 2)."""
     return (
         FIXED_HEADER.size
         + COUNT.size * 4

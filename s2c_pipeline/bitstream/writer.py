@@ -9,7 +9,6 @@ from s2c_pipeline.bitstream.format import (
     COUNT,
     CRC,
     FIXED_HEADER,
-    FORMAT_VERSION,
     MAGIC,
     PREFIX,
     STRING_ENTRY,
@@ -39,19 +38,16 @@ def _header(f: S2CFile) -> bytes:
 
 
 def encode_container(f: S2CFile) -> bytes:
-    """The complete `.s2c` file for `f`, always in the current FORMAT_VERSION.
+    """The complete `.s2c` file for `f`, in the header's format version (FORMAT_VERSION unless the
+    codec asked for another; versions 1 and 2 share one layout, and the version names the decoder
+    path the latent strings need, so it must be the one the codec coded them with).
 
     The records validate themselves on construction, so invalid fields raise ValueError when the
-    S2CHeader or S2CFile is built; this raises ValueError too if handed anything else, or a header
-    marked with an older format version (writers write the newest version only). The output is
+    S2CHeader or S2CFile is built; this raises ValueError too if handed anything else. The output is
     deterministic: the same S2CFile always gives the same bytes.
     """
     if not isinstance(f, S2CFile):
         raise ValueError(f"encode_container needs an S2CFile, got {type(f).__name__}")
-    if f.header.format_version != FORMAT_VERSION:
-        raise ValueError(
-            f"this writer writes format version {FORMAT_VERSION} only, the header says {f.header.format_version}"
-        )
     header = _header(f)
-    head = PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header
+    head = PREFIX.pack(MAGIC, f.header.format_version, len(header)) + header
     return b"".join([head, CRC.pack(zlib.crc32(head)), *f.latent_strings, *(d for _, d in f.chunks())])

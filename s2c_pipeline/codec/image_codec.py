@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from s2c_pipeline.bitstream import BitstreamError, S2CFile, S2CHeader, decode_container, encode_container
-from s2c_pipeline.codec.model import STRIDE, LatentCode, S2CFormer
+from s2c_pipeline.codec.model import FLOAT64_PATH, INTEGER_PATH, STRIDE, LatentCode, S2CFormer
 from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.codec.weights import (
     WeightsEntry,
@@ -33,6 +33,9 @@ from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS, PreparedImage, check_restor
 log = logging.getLogger(__name__)
 
 QUALITY_STEP = 1 / 256
+PATH_BY_VERSION = {1: FLOAT64_PATH, 2: INTEGER_PATH}
+"""Container format version -> the coding path its latent strings were written with."""
+VERSION_BY_PATH = {path: version for version, path in PATH_BY_VERSION.items()}
 
 
 @dataclass(frozen=True)
@@ -97,22 +100,39 @@ class ImageCodec:
     def num_qualities(self) -> int:
         return self.model.config.num_qualities
 
-    def encode(self, image: PreparedImage, quality: float, refine: RefineSettings | None = None) -> bytes:
-        return self.encode_batch([image], quality, refine)[0]
+    def encode(
+        self,
+        image: PreparedImage,
+        quality: float,
+        refine: RefineSettings | None = None,
+        *,
+        format_version: int | None = None,
+    ) -> bytes:
+        return self.encode_batch([image], quality, refine, format_version=format_version)[0]
 
     def encode_batch(
-        self, images: Sequence[PreparedImage], quality: float, refine: RefineSettings | None = None
+        self,
+        images: Sequence[PreparedImage],
+        quality: float,
+        refine: RefineSettings | None = None,
+        *,
+        format_version: int | None = None,
     ) -> list[bytes]:
         """Images of one padded size (``padded_size``) through one g_a pass; ValueError otherwise.
         ``refine`` trades encode time for a lower rate-distortion cost (``codec.refine``); decoding
-        is unchanged."""
+        is unchanged. ``format_version`` 2 (the default where the model has an integer path) codes
+        with the exact fixed-point probability path, 1 with the float64 one."""
+        if format_version is None:
+            format_version = VERSION_BY_PATH[self.model.default_path()]
+        if format_version not in PATH_BY_VERSION:
+            raise ValueError(f"format version {format_version} is not one of {sorted(PATH_BY_VERSION)}")
         quality = round_quality(quality)
         self.model.check_quality(quality)
         sizes = [(im.height, im.width) for im in images]
         _one_padded_size(sizes)
         x = torch.cat([_pad(_to_tensor(im.rgb, self.device)) for im in images])
         codes = self.model.compress_latents_batch(
-            x, [quality] * len(images), refine=refine, image_sizes=sizes
+            x, [quality] * len(images), refine=refine, image_sizes=sizes, path=PATH_BY_VERSION[format_version]
         )
         return [self._container(image, quality, code) for image, code in zip(images, codes, strict=True)]
 
@@ -125,6 +145,7 @@ class ImageCodec:
             height=image.height,
             source_mode=image.source_mode,
             colour=int(image.colour),
+            format_version=VERSION_BY_PATH[code.path],
         )
         return encode_container(
             S2CFile(header, code.strings, icc_profile=image.icc_profile, exif=image.exif, alpha=image.alpha)
@@ -151,7 +172,10 @@ class ImageCodec:
         ]
         headers = [p.header for p in parsed]
         size = _one_padded_size([(h.height, h.width) for h in headers])
-        codes = [LatentCode(p.latent_strings, *size) for p in parsed]
+        codes = [
+            LatentCode(p.latent_strings, *size, path=PATH_BY_VERSION[h.format_version])
+            for p, h in zip(parsed, headers, strict=True)
+        ]
         try:
             x_hat = self.model.decompress_latents_batch(codes, [h.quality for h in headers])
         except (ValueError, RuntimeError) as exc:  # rANS raises on streams that do not fit the model

@@ -5,11 +5,18 @@ the latent by a learned per-channel gain before quantisation and by its inverse 
 "asymmetric gained" variable-rate models; fractional qualities interpolate the gains
 geometrically between the two neighbouring trained levels.
 
-Determinism: training and ``forward`` run on any device in float32. ``compress_latents`` and
-``decompress_latents`` run the whole probability path (hyper synthesis, channel and spatial
-contexts, parameter aggregation, scale -> CDF index) on the CPU in float64 with grid-snapped means,
-from a private copy of the entropy model whose rANS decoder is bounded (``codec.rans``). The heavy
-transforms g_a/g_s stay on the model's device; g_s runs in tiles on large images.
+Determinism: training and ``forward`` run on any device in float32. Coding has two paths, named
+by ``LatentCode.path`` (the container's format version picks it, ``docs/bitstream.md``):
+
+- ``integer`` (format 2, the default): the probability path (hyper synthesis, channel and spatial
+  contexts, parameter aggregation, scale -> CDF index) runs in exact fixed point on the model's
+  device (``codec.integer``, ``codec.integer_coding``), so every CDF index and mean is the same
+  integer on any CPU or GPU; g_s runs in float32 on the model's device.
+- ``float64`` (format 1): the probability path on the CPU in float64 with grid-snapped means, and
+  g_s in float64; kept so that every format-1 stream decodes to the pixels it always did.
+
+Both share a private copy of the entropy model whose rANS decoder is bounded (``codec.rans``); g_s
+runs in tiles on large images.
 """
 
 from __future__ import annotations
@@ -28,6 +35,8 @@ from torch import Tensor, nn
 
 from s2c_pipeline.codec.config import ModelConfig, between_levels
 from s2c_pipeline.codec.entropy import build_latent_codec
+from s2c_pipeline.codec.integer import ONE, UnsupportedLayer
+from s2c_pipeline.codec.integer_coding import IntegerEntropyCoder
 from s2c_pipeline.codec.rans import BoundedRansCoder
 from s2c_pipeline.codec.refine import RefineSettings, refine_latents
 from s2c_pipeline.codec.transforms import analysis_transform, synthesis_transform
@@ -36,6 +45,9 @@ STRIDE = 64  # y is H/16, z is H/64: inputs are padded to a multiple of this
 # g_s runs over tiles of at most this many latent rows and columns (1024 pixels), each with a
 # margin of its receptive field, so decoding memory stays bounded for images of any size.
 SYNTHESIS_TILE = 64
+
+FLOAT64_PATH, INTEGER_PATH = "float64", "integer"
+CODING_PATHS = (FLOAT64_PATH, INTEGER_PATH)
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +70,15 @@ class LatentCode:
     strings: tuple[bytes, ...]
     padded_height: int
     padded_width: int
-    # The encoder's own y_hat (float64, CPU), kept for checks; never serialised.
+    # The encoder's own y_hat (float64; CPU for the float64 path, the model's device for the
+    # integer path), kept for checks; never serialised.
     y_hat: Tensor | None = field(default=None, compare=False, repr=False)
+    path: str = FLOAT64_PATH
+    """Which coding path wrote the strings (and must read them): FLOAT64_PATH or INTEGER_PATH."""
+
+    def __post_init__(self) -> None:
+        if self.path not in CODING_PATHS:
+            raise ValueError(f"unknown coding path {self.path!r}; expected one of {CODING_PATHS}")
 
 
 class S2CFormer(nn.Module):
@@ -148,6 +167,30 @@ class S2CFormer(nn.Module):
             self._caches["coder"] = coder
         return self._caches["coder"]
 
+    def integer_coder(self) -> IntegerEntropyCoder:
+        """The fixed-point probability path on the model's device (UnsupportedLayer if this
+        architecture has a layer without an exact counterpart; ``supports_integer_path``)."""
+        if "integer" not in self._caches:
+            with float64_default():
+                coder = IntegerEntropyCoder(self._coding_model(), self.config.groups, self._device())
+            self._caches["integer"] = coder
+        return self._caches["integer"]
+
+    @property
+    def supports_integer_path(self) -> bool:
+        try:
+            self.integer_coder()
+        except UnsupportedLayer:
+            return False
+        return True
+
+    def default_path(self) -> str:
+        """The path new streams are coded with: integer where the architecture allows it."""
+        return INTEGER_PATH if self.supports_integer_path else FLOAT64_PATH
+
+    def _device(self) -> torch.device:
+        return next(self.g_s.parameters()).device
+
     @torch.no_grad()
     def compress_latents(self, x: Tensor, quality: float) -> LatentCode:
         """x: (1, 3, H, W) in [0, 1] with H, W multiples of STRIDE, on the model's device."""
@@ -161,12 +204,17 @@ class S2CFormer(nn.Module):
         *,
         refine: RefineSettings | None = None,
         image_sizes: Sequence[tuple[int, int]] | None = None,
+        path: str | None = None,
     ) -> list[LatentCode]:
         """x: (B, 3, H, W), one quality per image. g_a runs once over the batch (the GPU's gain);
-        entropy coding stays per image on the CPU, so each code is what a B=1 call would give
-        up to the rounding of g_a itself. With ``refine`` steps, g_a's latents are refined
-        (``codec.refine``) against the images' unpadded ``image_sizes`` (default: all of x)."""
+        entropy coding stays per image, so each code is what a B=1 call would give up to the
+        rounding of g_a itself. With ``refine`` steps, g_a's latents are refined
+        (``codec.refine``) against the images' unpadded ``image_sizes`` (default: all of x).
+        ``path`` is the coding path (default ``default_path()``)."""
         _check_padded(x, len(qualities))
+        path = path or self.default_path()
+        if path not in CODING_PATHS:
+            raise ValueError(f"unknown coding path {path!r}; expected one of {CODING_PATHS}")
         gains = [self.gains(q)[0] for q in qualities]
         ys = self.g_a(x)
         if refine is not None and refine.steps > 0:
@@ -191,7 +239,12 @@ class S2CFormer(nn.Module):
         codes = []
         with float64_default():
             for y, gain in zip(ys, gains, strict=True):
-                out = self._coding_model().compress(y[None] * gain[None, :, None, None])
+                y = y[None] * gain[None, :, None, None]
+                if path == INTEGER_PATH:
+                    strings, y_fixed = self.integer_coder().compress(y)
+                    codes.append(LatentCode(tuple(strings), x.shape[2], x.shape[3], y_fixed / ONE, path))
+                    continue
+                out = self._coding_model().compress(y)
                 codes.append(LatentCode(_flatten(out["strings"]), x.shape[2], x.shape[3], out["y_hat"]))
         return codes
 
@@ -202,8 +255,8 @@ class S2CFormer(nn.Module):
 
     @torch.no_grad()
     def decompress_latents_batch(self, codes: Sequence[LatentCode], qualities: Sequence[float]) -> Tensor:
-        """Codes of one padded size -> x_hat (B, 3, H, W); entropy decoding per image on the CPU,
-        one float64 g_s pass over the batch."""
+        """Codes of one padded size -> x_hat (B, 3, H, W); entropy decoding per image, then one g_s
+        pass per coding path over the batch (float32 for integer-path codes, float64 for the rest)."""
         if len(codes) != len(qualities) or not codes:
             raise ValueError(
                 f"need one quality per code, got {len(codes)} codes and {len(qualities)} qualities"
@@ -211,24 +264,42 @@ class S2CFormer(nn.Module):
         sizes = {(c.padded_height, c.padded_width) for c in codes}
         if len(sizes) != 1:
             raise ValueError(f"a batch must share one padded size, got {sorted(sizes)}")
-        y_hats = [
-            self.decode_y(c) * self.gains(q)[1][None, :, None, None]
-            for c, q in zip(codes, qualities, strict=True)
-        ]
-        return self.synthesize(torch.cat(y_hats))
+        device = self._device()
+        x_hat: list[Tensor | None] = [None] * len(codes)
+        for path in CODING_PATHS:
+            members = [i for i, c in enumerate(codes) if c.path == path]
+            if not members:
+                continue
+            dtype = torch.float32 if path == INTEGER_PATH else torch.float64
+            y_hats = [
+                self.decode_y(codes[i]).to(device, dtype)
+                * self.gains(qualities[i])[1].to(device, dtype)[:, None, None]
+                for i in members
+            ]
+            out = self.synthesize(torch.cat(y_hats), dtype=dtype)
+            for j, i in enumerate(members):
+                x_hat[i] = out[j : j + 1]
+        return torch.cat(x_hat)  # type: ignore[arg-type]
 
     @torch.no_grad()
-    def synthesize(self, y_hat: Tensor, tile: int | None = None) -> Tensor:
-        """x_hat (B, 3, 16h, 16w) float32 in [0, 1] from y_hat (B, M, h, w), through g_s in float64
-        over tiles of ``tile`` (default ``SYNTHESIS_TILE``) latents square. Each tile is computed
-        with a margin of g_s's receptive field (``synthesis_margin``) and cropped, so the result is
-        that of one pass over the whole image, at a memory cost bounded by the tile."""
-        synthesis = self._decoding_synthesis()
+    def synthesize(
+        self, y_hat: Tensor, tile: int | None = None, dtype: torch.dtype = torch.float64
+    ) -> Tensor:
+        """x_hat (B, 3, 16h, 16w) float32 in [0, 1] from y_hat (B, M, h, w), through g_s in ``dtype``
+        (float64: format 1's decoder; float32: format 2's) over tiles of ``tile`` (default
+        ``SYNTHESIS_TILE``) latents square. Each tile is computed with a margin of g_s's receptive
+        field (``synthesis_margin``) and cropped, so the result is that of one pass over the whole
+        image, at a memory cost bounded by the tile. On CUDA, float32 runs without TF32."""
+        synthesis = self._decoding_synthesis(dtype)
         device = next(synthesis.parameters()).device
+        with _full_float32(device):
+            return self._synthesize_tiles(synthesis, y_hat.to(device, dtype), device, tile)
+
+    def _synthesize_tiles(self, synthesis: nn.Module, y_hat: Tensor, device: torch.device, tile: int | None):
         b, _, h, w = y_hat.shape
         tile = tile or SYNTHESIS_TILE
         if h <= tile and w <= tile:
-            return synthesis(y_hat.to(device, torch.float64)).clamp_(0, 1).float()
+            return synthesis(y_hat).clamp_(0, 1).float()
         margin = synthesis_margin(self.config)
         if tile % 4:
             raise ValueError(f"tile must be a multiple of 4 latents (window alignment), got {tile}")
@@ -237,7 +308,7 @@ class S2CFormer(nn.Module):
             for left in range(0, w, tile):
                 t0, l0 = max(0, top - margin), max(0, left - margin)
                 part = y_hat[:, :, t0 : min(h, top + tile + margin), l0 : min(w, left + tile + margin)]
-                out = synthesis(part.to(device, torch.float64))
+                out = synthesis(part)
                 rows, cols = min(tile, h - top) * 16, min(tile, w - left) * 16
                 r0, c0 = (top - t0) * 16, (left - l0) * 16
                 x_hat[:, :, top * 16 : top * 16 + rows, left * 16 : left * 16 + cols] = (
@@ -245,13 +316,15 @@ class S2CFormer(nn.Module):
                 )
         return x_hat
 
-    def _decoding_synthesis(self) -> nn.Module:
-        """A float64 copy of g_s: float32 convolutions round differently with the thread count
-        (and the device), which moved a decoded pixel by one level in our tests; in float64 the
-        difference stays far below the 8-bit rounding step."""
-        if "synthesis" not in self._caches:
-            self._caches["synthesis"] = copy.deepcopy(self.g_s).double().eval()
-        return self._caches["synthesis"]
+    def _decoding_synthesis(self, dtype: torch.dtype = torch.float64) -> nn.Module:
+        """An eval copy of g_s in ``dtype``. float64 is format 1's: float32 convolutions round
+        differently with the thread count (and the device), which moved a decoded pixel by one
+        level in our tests, and format-1 streams must keep decoding to the pixels they always did.
+        Format 2 uses float32 and promises pixels within one level (``docs/codec.md``)."""
+        key = f"synthesis-{dtype}"
+        if key not in self._caches:
+            self._caches[key] = copy.deepcopy(self.g_s).to(dtype).eval()
+        return self._caches[key]
 
     def check_string_count(self, count: int) -> None:
         expected = len(self.config.groups) * 2 + 1
@@ -260,13 +333,31 @@ class S2CFormer(nn.Module):
 
     @torch.no_grad()
     def decode_y(self, code: LatentCode) -> Tensor:
-        """Entropy-decode the gained latent y_hat (1, M, H/16, W/16), float64 on CPU."""
+        """Entropy-decode the gained latent y_hat (1, M, H/16, W/16), float64: on the CPU for the
+        float64 path, on the model's device for the integer path."""
         self.check_string_count(len(code.strings))
         h, w = code.padded_height // 16, code.padded_width // 16
+        if code.path == INTEGER_PATH:
+            return self.integer_coder().decompress(list(code.strings), h, w) / ONE
         shape = {"y": [(g, h, w) for g in self.config.groups], "hyper": (h // 4, w // 4)}
         strings = [[s] for s in code.strings]
         with float64_default():
             return self._coding_model().decompress(strings, shape)["y_hat"]
+
+
+@contextlib.contextmanager
+def _full_float32(device: torch.device) -> Iterator[None]:
+    """TF32 off for CUDA convolutions and matmuls, so float32 means float32 on every GPU."""
+    if device.type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = matmul
 
 
 def synthesis_margin(config: ModelConfig) -> int:
