@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import logging
 import math
+import statistics
 import sys
 
 import numpy as np
@@ -21,11 +24,14 @@ from s2c_pipeline.codec.weights import export_checkpoint
 from s2c_pipeline.codec.zoo import create_model
 from s2c_pipeline.evaluate import (
     CLASSICAL_NAMES,
+    ImageSet,
     RDPoint,
     bd_rate,
     classical_codecs,
     load_image_set,
+    load_photo_set,
     mean_curve,
+    run_evaluation,
 )
 from s2c_pipeline.evaluate.bdrate import DROPPED_POINTS, NO_OVERLAP, SMALL_OVERLAP, TOO_FEW_POINTS
 from s2c_pipeline.imaging import load_image
@@ -160,7 +166,9 @@ def test_unknown_classical_codec_is_refused():
 def test_image_set_from_eval_photos_and_from_a_folder(tmp_path, crop):
     photos = load_image_set([])
     assert [i.name for i in photos.images] == [p.name for p in evaluation_photos()]
-    assert photos.name == "eval-photos" and all(i.rgb.shape[2] == 3 for i in photos.images)
+    assert photos.name == "evaluation" and all(i.rgb.shape[2] == 3 for i in photos.images)
+    assert load_image_set(["eval-photos"]).name == "evaluation"
+    assert all(i.provenance["package"] and i.provenance["licence"] for i in photos.images)
 
     (tmp_path / "sub").mkdir()
     Image.fromarray(crop).save(tmp_path / "a.png")
@@ -208,7 +216,10 @@ def test_eval_writes_json_plot_and_page(tmp_path, weights, crop, capsys):
     names = ["s2c-conv-small", "s2c-identity-small", "jpeg", "webp"]
     assert [c["name"] for c in record["codecs"]] == names
     assert [c["kind"] for c in record["codecs"]] == ["learned", "learned", "classical", "classical"]
-    assert record["image_set"]["images"] == [{"name": "coffee", "width": 128, "height": 96, "source": str(image)}]
+    sha = hashlib.sha256(np.asarray(Image.open(image).convert("RGB")).tobytes()).hexdigest()
+    assert record["image_set"]["images"] == [
+        {"name": "coffee", "width": 128, "height": 96, "source": str(image), "sha256": sha}
+    ]
     assert len(record["points"]) == 3 + 3 + 13 + 13
     assert {k: len(v) for k, v in record["mean_curves"].items()} == dict(zip(names, [3, 3, 13, 13], strict=True))
 
@@ -271,3 +282,56 @@ def test_eval_reports_bad_inputs_as_usage_or_data_errors(tmp_path, weights):
         s2c_eval("eval-photos", "--weights", weights[0], "--codecs", "jpeg,gif")
     with pytest.raises(UsageError, match="no checkpoint"):
         s2c_eval("eval-photos", "--model", "s2c-attention")
+
+
+# --- per-image spread, image sets ------------------------------------------------------------
+
+
+def test_per_image_bd_statistics_of_a_real_run(tmp_path, capsys):
+    """Bundled weights, two small photos, two levels, JPEG: the spread is that of the per-image list."""
+    for name, box in (("coffee", (200, 100, 392, 228)), ("astronaut", (100, 40, 292, 168))):
+        Image.fromarray(getattr(skimage.data, name)()).crop(box).save(tmp_path / f"{name}.png")
+    rc = s2c_eval(
+        tmp_path / "coffee.png", tmp_path / "astronaut.png", "--codecs", "jpeg", "--qualities", "4,8",
+        "--json", tmp_path / "eval.json", "--markdown", tmp_path / "results.md", "--no-progress",
+    )  # fmt: skip
+    assert rc == 0
+    record = json.loads((tmp_path / "eval.json").read_text())
+    assert [i["name"] for i in record["image_set"]["images"]] == ["coffee", "astronaut"]
+    page = (tmp_path / "results.md").read_text()
+    printed = capsys.readouterr().out
+    for entry in record["bd_rate"]:
+        values = {k: v["value_pct"] for k, v in entry["per_image"].items() if v["value_pct"] is not None}
+        assert len(values) == 2, entry["per_image"]  # trained weights overlap JPEG on both photos
+        assert entry["per_image_count"] == 2
+        assert entry["per_image_mean_pct"] == pytest.approx(statistics.fmean(values.values()), abs=1e-12)
+        assert entry["per_image_std_pct"] == pytest.approx(statistics.stdev(values.values()), abs=1e-12)
+        assert entry["per_image_std_pct"] > 0  # two different photos do not give the same BD-rate
+        assert entry["per_image_min_pct"] == min(values.values()) < entry["per_image_max_pct"]
+        assert entry["per_image_max_pct"] == max(values.values())
+        assert values[entry["per_image_min_image"]] == entry["per_image_min_pct"]
+        assert values[entry["per_image_max_image"]] == entry["per_image_max_pct"]
+        assert isinstance(entry["mean_curve"]["value_pct"], float)
+        spread = (
+            f"{entry['per_image_mean_pct']:+.1f} % ± {entry['per_image_std_pct']:.1f} "
+            f"[{entry['per_image_min_pct']:+.1f}, {entry['per_image_max_pct']:+.1f}] (2)"
+        )
+        assert spread in page and spread in printed
+
+
+def test_evaluation_set_run_records_the_set_and_each_photo(tmp_path):
+    evaluation = load_photo_set("evaluation")
+    assert evaluation.name == "evaluation" and len(evaluation.images) >= 24
+    crops = tuple(dataclasses.replace(i, rgb=i.rgb[:64, :96]) for i in evaluation.images[:2])
+    small = ImageSet("evaluation", crops)
+    jpeg, _ = classical_codecs(["jpeg"])
+    record = run_evaluation(small, jpeg, progress=False).to_dict()
+    assert record["image_set"]["name"] == "evaluation"
+    for entry, image in zip(record["image_set"]["images"], small.images, strict=True):
+        assert entry["sha256"] == hashlib.sha256(image.rgb.tobytes()).hexdigest()
+        photo = next(p for p in evaluation_photos() if p.name == entry["name"])
+        assert entry["provenance"] == photo.provenance()
+        assert {"package", "version", "path", "licence", "credit", "original_size", "final_size"} <= set(
+            entry["provenance"]
+        )
+

@@ -31,7 +31,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         "images",
         nargs="*",
         metavar="IMAGES",
-        help="image files or folders; none, or the word eval-photos: the repository's evaluation photos",
+        help="image files or folders to evaluate on, instead of --set (the word eval-photos means "
+        "--set evaluation)",
+    )
+    p.add_argument(
+        "--set",
+        dest="image_set",
+        choices=("evaluation", "validation"),
+        default=None,
+        help="a photo set: evaluation (default; 26 photos from pip packages, for the results page, "
+        "never for choosing) or validation (the split for every choice; made by "
+        "python -m s2c_pipeline.photos.fetch)",
+    )
+    p.add_argument(
+        "--photos-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the fetch command put the photos, for --set validation (default data-cache/photos)",
     )
     p.add_argument(
         "--model",
@@ -68,6 +85,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--plot", type=Path, default=None, metavar="OUT.png", help="write the RD plot")
     p.add_argument("--markdown", type=Path, default=None, metavar="OUT.md", help="write the results page")
     p.add_argument(
+        "--note",
+        default=None,
+        metavar="TEXT",
+        help="a paragraph for the results page (which weights, and why)",
+    )
+    p.add_argument(
         "--threads",
         type=int,
         default=1,
@@ -84,7 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_eval(args: argparse.Namespace) -> int:
     import torch
 
-    from s2c_pipeline.evaluate import EvalInputError, LearnedContender, classical_codecs, load_image_set
+    from s2c_pipeline.evaluate import EvalInputError, LearnedContender, classical_codecs
     from s2c_pipeline.evaluate.plot import plot_rd
     from s2c_pipeline.evaluate.report import markdown_report, terminal_report
     from s2c_pipeline.evaluate.run import run_evaluation
@@ -113,7 +136,7 @@ def run_eval(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     try:
-        image_set = load_image_set(args.images, max_pixels=max_pixels(args))
+        image_set = _image_set(args)
     except EvalInputError as exc:
         raise DataError(str(exc)) from None
 
@@ -131,10 +154,28 @@ def run_eval(args: argparse.Namespace) -> int:
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(
-            markdown_report(result, command=command, plot=args.plot, markdown_path=args.markdown)
+            markdown_report(
+                result, command=command, plot=args.plot, markdown_path=args.markdown, note=args.note
+            )
         )
         report(args, f"wrote {args.markdown}")
     return 0
+
+
+def _image_set(args: argparse.Namespace):  # -> ImageSet (imported late: torch-free --help)
+    from s2c_pipeline.evaluate.images import DEFAULT_PHOTOS_DIR, EVALUATION, load_image_set, load_photo_set
+
+    if args.images and args.image_set:
+        raise UsageError("give image files or folders, or --set, not both")
+    if args.photos_dir is not None and args.image_set != "validation":
+        raise UsageError("--photos-dir is for --set validation")
+    if args.images:
+        return load_image_set(args.images, max_pixels=max_pixels(args))
+    return load_photo_set(
+        args.image_set or EVALUATION,
+        photos_dir=args.photos_dir or DEFAULT_PHOTOS_DIR,
+        max_pixels=max_pixels(args),
+    )
 
 
 def _parse_qualities(text: str | None) -> list[float] | None:
@@ -178,6 +219,10 @@ def _load_codecs(args: argparse.Namespace) -> list[tuple[ImageCodec, str]]:
 def _command(args: argparse.Namespace) -> str:
     """The canonical command line for this run, which the JSON and the results page record."""
     words = ["s2c", "eval", *args.images]
+    if args.image_set:
+        words += ["--set", args.image_set]
+    if args.photos_dir is not None:
+        words += ["--photos-dir", str(args.photos_dir)]
     for name in args.model:
         words += ["--model", name]
     for path in args.weights:
@@ -192,6 +237,7 @@ def _command(args: argparse.Namespace) -> str:
         ("--plot", args.plot),
         ("--markdown", args.markdown),
         ("--device", args.device),
+        ("--note", args.note),
     ):
         if value is not None:
             words += [flag, str(value)]

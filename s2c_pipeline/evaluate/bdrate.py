@@ -90,10 +90,13 @@ def bd_rate(
         return _none(label, reason, (*flags, NO_OVERLAP), level, a_range, t_range)
     width = hi - lo
     reason = None
-    if width < min_overlap_db or any(width < min_overlap_fraction * (r[1] - r[0]) for r in (a_range, t_range)):
+    if width < min_overlap_db or any(
+        width < min_overlap_fraction * (r[1] - r[0]) for r in (a_range, t_range)
+    ):
         flags.append(SMALL_OVERLAP)
         reason = (
-            f"small overlap: {lo:.2f}-{hi:.2f} dB ({width:.2f} dB) of anchor {a_range[0]:.2f}-{a_range[1]:.2f} "
+            f"small overlap: {lo:.2f}-{hi:.2f} dB ({width:.2f} dB) of anchor "
+            f"{a_range[0]:.2f}-{a_range[1]:.2f} "
             f"and test {t_range[0]:.2f}-{t_range[1]:.2f} dB"
         )
         log.log(level, "BD-rate %s: %s; the number describes only that range", label, reason)

@@ -1,4 +1,9 @@
-"""The images an evaluation runs on: files, folders, or the repository's evaluation photos."""
+"""The images an evaluation runs on: files, folders, the evaluation set or the validation split.
+
+The evaluation set (``s2c_pipeline.photos.evaluation_photos``) reports and is never used to choose
+anything; every choice (a checkpoint, step sizes, level weights) is made on the validation split,
+which ``python -m s2c_pipeline.photos.fetch`` prepares under ``data-cache/photos/validation``.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,14 @@ from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS, ImageRejected, load_image
 log = logging.getLogger(__name__)
 
 EVAL_PHOTOS = "eval-photos"
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".gif"})
+"""The word for the evaluation set among file arguments (older commands use it)."""
+EVALUATION = "evaluation"
+VALIDATION = "validation"
+PHOTO_SETS = (EVALUATION, VALIDATION)
+DEFAULT_PHOTOS_DIR = Path("data-cache/photos")
+IMAGE_SUFFIXES = frozenset(
+    {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".ppm", ".pgm", ".gif"}
+)
 
 
 class EvalInputError(ValueError):
@@ -27,23 +39,36 @@ class ImageSet:
 
 
 def load_image_set(sources: Sequence[str], *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageSet:
-    """Load every source; no sources, or the word ``eval-photos``, means the evaluation photos.
+    """Load every source; no sources, or the word ``eval-photos``, means the evaluation set.
 
     A folder contributes its image files (by suffix, recursively, sorted). Every image becomes 8-bit
     RGB through ``load_image``; its alpha, ICC profile and EXIF are not evaluated.
     """
-    sources = list(sources) or [EVAL_PHOTOS]
+    sources = list(sources)
+    if not sources or sources == [EVAL_PHOTOS]:
+        return load_photo_set(EVALUATION)
     images: list[EvalImage] = []
     for source in sources:
-        images.extend(_eval_photos() if source == EVAL_PHOTOS else _files(Path(source), max_pixels))
+        images.extend(_evaluation_set() if source == EVAL_PHOTOS else _files(Path(source), max_pixels))
     _check_unique(images)
     name = sources[0] if len(sources) == 1 else f"{len(images)} images"
-    if name != EVAL_PHOTOS and Path(name).is_file():
+    if Path(name).is_file():
         name = Path(name).name
     return ImageSet(name, tuple(images))
 
 
-def _eval_photos() -> list[EvalImage]:
+def load_photo_set(
+    name: str, *, photos_dir: Path = DEFAULT_PHOTOS_DIR, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> ImageSet:
+    """The evaluation set (pip packages, offline) or the validation split (under ``photos_dir``)."""
+    if name == EVALUATION:
+        return ImageSet(EVALUATION, tuple(_evaluation_set()))
+    if name == VALIDATION:
+        return ImageSet(VALIDATION, tuple(_validation_split(Path(photos_dir), max_pixels)))
+    raise ValueError(f"unknown image set {name!r}; known: {', '.join(PHOTO_SETS)}")
+
+
+def _evaluation_set() -> list[EvalImage]:
     from s2c_pipeline.photos import evaluation_photos
 
     try:
@@ -51,8 +76,19 @@ def _eval_photos() -> list[EvalImage]:
     except ModuleNotFoundError as exc:
         raise EvalInputError(str(exc)) from None
     return [
-        EvalImage(p.name, load_image(p.load()).rgb, f"{p.package} {p.version}: {p.path.name}") for p in photos
+        EvalImage(p.name, load_image(p.load()).rgb, f"{p.package} {p.version}: {p.path.name}", p.provenance())
+        for p in photos
     ]
+
+
+def _validation_split(photos_dir: Path, max_pixels: int) -> list[EvalImage]:
+    from s2c_pipeline.photos import validation_photo_files
+
+    try:
+        files = validation_photo_files(photos_dir)
+    except FileNotFoundError as exc:
+        raise EvalInputError(f"the validation split is missing: {exc}") from None
+    return [_file(path, max_pixels, name=path.stem) for path in files]
 
 
 def _files(path: Path, max_pixels: int) -> list[EvalImage]:

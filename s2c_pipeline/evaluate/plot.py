@@ -42,8 +42,13 @@ def plot_rd(result: EvalResult, out: Path) -> Path:
             width, label = 1.4, info.name.upper()
         for ax, (metric, _) in zip(axes, _PANELS, strict=True):
             ax.plot(
-                [p.bpp for p in curve], [getattr(p, metric) for p in curve],
-                color=colour, marker=marker, markersize=4, linewidth=width, label=label,
+                [p.bpp for p in curve],
+                [getattr(p, metric) for p in curve],
+                color=colour,
+                marker=marker,
+                markersize=4,
+                linewidth=width,
+                label=label,
             )
     for ax, (metric, ylabel) in zip(axes, _PANELS, strict=True):
         ax.set_xlim(0, x_max)
@@ -52,7 +57,10 @@ def plot_rd(result: EvalResult, out: Path) -> Path:
         ax.set_ylabel(ylabel)
         ax.grid(True, alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
-    models = ", ".join(dict.fromkeys(f"{c.model_name} {c.weights_id}" for c in result.learned)) or "classical codecs only"
+    models = (
+        ", ".join(dict.fromkeys(f"{c.model_name} {c.weights_id}" for c in result.learned))
+        or "classical codecs only"
+    )
     images = len(result.image_set.images)
     count = f"{images} image{'s' if images != 1 else ''}"
     fig.suptitle(f"Rate-distortion on {result.image_set.name} ({count}, mean per setting): {models}")

@@ -7,11 +7,12 @@ happens in one place, so no codec is measured more kindly than another.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import statistics
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -36,11 +37,20 @@ class Contender(Protocol):
 
 @dataclass(frozen=True)
 class EvalImage:
-    """An image to evaluate on: a name for tables and the (H, W, 3) uint8 pixels every codec codes."""
+    """An image to evaluate on: a name for tables and the (H, W, 3) uint8 pixels every codec codes.
+
+    ``provenance`` holds, for catalogue photos, package, version, path, licence, credit and sizes.
+    """
 
     name: str
     rgb: np.ndarray
     source: str
+    provenance: Mapping[str, object] | None = None
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the pixels as coded (row-major uint8 RGB): names exactly what was measured."""
+        return hashlib.sha256(np.ascontiguousarray(self.rgb, dtype=np.uint8).tobytes()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -124,7 +134,9 @@ def measure(contender: Contender, image: EvalImage, setting: float) -> RDPoint:
     )
 
 
-def sweep(images: Sequence[EvalImage], contenders: Sequence[Contender], *, progress: bool = True) -> list[RDPoint]:
+def sweep(
+    images: Sequence[EvalImage], contenders: Sequence[Contender], *, progress: bool = True
+) -> list[RDPoint]:
     """Measure every image x contender x setting; a tqdm bar (stderr) counts image x contender."""
     points: list[RDPoint] = []
     with tqdm(total=len(images) * len(contenders), unit="run", desc="eval", disable=not progress) as bar:

@@ -5,8 +5,9 @@ Conventions, also written into every JSON record and docs/results.md:
 - BD-rate of a learned model against each classical codec (test = ours, anchor = theirs), and of
   every later learned model against each earlier one, in the order given on the command line.
 - Two averages, both reported: the headline number is the BD-rate of the mean curves (bpp and dB
-  averaged over images per setting, the curve the plot draws); beside it, the mean of per-image
-  BD-rates over the images that have one.
+  averaged over images per setting, the curve the plot draws); beside it, the mean, standard
+  deviation, minimum and maximum of per-image BD-rates over the images that have one, and how many
+  do. A mean curve can hide a codec that loses on most photos and wins big on a few.
 - On PSNR (RGB) and on MS-SSIM in dB.
 """
 
@@ -41,7 +42,8 @@ CONVENTIONS = {
     "negative = test needs fewer bits than anchor",
     "bd_rate_pairs": "each learned model against each classical codec; each later learned model against "
     "each earlier one",
-    "bd_rate_average": "headline = BD-rate of the mean curves; also the mean of per-image BD-rates",
+    "bd_rate_average": "headline = BD-rate of the mean curves; beside it the per-image BD-rates: mean, "
+    "sample standard deviation, min and max over the images that have one (n)",
     "bd_rate_small_overlap": f"flagged when the overlap is under {MIN_OVERLAP_DB} dB or under "
     f"{MIN_OVERLAP_FRACTION:.0%} of either curve's range; null with a reason when there is none",
     "input": "8-bit RGB pixels only (alpha, ICC and EXIF are not coded by any codec)",
@@ -60,6 +62,32 @@ class ContenderInfo:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """Per-image BD-rates summarised: over the ``count`` images where one is defined.
+
+    ``std_pct`` is the sample standard deviation (n - 1), None for fewer than two images.
+    """
+
+    count: int
+    mean_pct: float | None
+    std_pct: float | None
+    min_pct: float | None
+    max_pct: float | None
+    min_image: str | None
+    max_image: str | None
+
+    @classmethod
+    def of(cls, per_image: Sequence[tuple[str, BDRate]]) -> Spread:
+        defined = [(bd.value_pct, name) for name, bd in per_image if bd.value_pct is not None]
+        if not defined:
+            return cls(0, None, None, None, None, None, None)
+        values = [v for v, _ in defined]
+        (low, low_name), (high, high_name) = min(defined), max(defined)
+        std = statistics.stdev(values) if len(values) > 1 else None
+        return cls(len(values), statistics.fmean(values), std, low, high, low_name, high_name)
+
+
+@dataclass(frozen=True)
 class BDEntry:
     """BD-rate of ``test`` against ``anchor`` on one metric, on the mean curve and per image."""
 
@@ -70,18 +98,27 @@ class BDEntry:
     per_image: tuple[tuple[str, BDRate], ...]
 
     @property
+    def spread(self) -> Spread:
+        return Spread.of(self.per_image)
+
+    @property
     def per_image_mean_pct(self) -> float | None:
-        values = [bd.value_pct for _, bd in self.per_image if bd.value_pct is not None]
-        return statistics.fmean(values) if values else None
+        return self.spread.mean_pct
 
     def to_dict(self) -> dict:
+        spread = self.spread
         return {
             "test": self.test,
             "anchor": self.anchor,
             "metric": self.metric,
             "mean_curve": self.mean_curve.to_dict(),
-            "per_image_mean_pct": self.per_image_mean_pct,
-            "per_image_count": sum(bd.value_pct is not None for _, bd in self.per_image),
+            "per_image_mean_pct": spread.mean_pct,
+            "per_image_count": spread.count,
+            "per_image_std_pct": spread.std_pct,
+            "per_image_min_pct": spread.min_pct,
+            "per_image_max_pct": spread.max_pct,
+            "per_image_min_image": spread.min_image,
+            "per_image_max_image": spread.max_image,
             "per_image": {name: bd.to_dict() for name, bd in self.per_image},
         }
 
@@ -105,27 +142,34 @@ class EvalResult:
 
     def to_dict(self, command: str | None = None) -> dict:
         """Plain JSON types; infinite or undefined numbers (lossless PSNR, SSIM of tiny images) as null."""
-        return _finite({
-            "schema": SCHEMA,
-            "command": command,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "environment": dict(self.environment),
-            "conventions": CONVENTIONS,
-            "image_set": {
-                "name": self.image_set.name,
-                "images": [
-                    {"name": i.name, "width": i.rgb.shape[1], "height": i.rgb.shape[0], "source": i.source}
-                    for i in self.image_set.images
-                ],
-            },
-            "codecs": [
-                {**c.__dict__, "settings": list(c.settings)} for c in self.contenders
-            ],
-            "skipped_codecs": dict(self.skipped),
-            "mean_curves": {name: [p.to_dict() for p in curve] for name, curve in self.curves},
-            "bd_rate": [e.to_dict() for e in self.bd],
-            "points": [p.to_dict() for p in self.points],
-        })
+        return _finite(
+            {
+                "schema": SCHEMA,
+                "command": command,
+                "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                "environment": dict(self.environment),
+                "conventions": CONVENTIONS,
+                "image_set": {
+                    "name": self.image_set.name,
+                    "images": [
+                        {
+                            "name": i.name,
+                            "width": i.rgb.shape[1],
+                            "height": i.rgb.shape[0],
+                            "source": i.source,
+                            "sha256": i.sha256,
+                            **({"provenance": dict(i.provenance)} if i.provenance else {}),
+                        }
+                        for i in self.image_set.images
+                    ],
+                },
+                "codecs": [{**c.__dict__, "settings": list(c.settings)} for c in self.contenders],
+                "skipped_codecs": dict(self.skipped),
+                "mean_curves": {name: [p.to_dict() for p in curve] for name, curve in self.curves},
+                "bd_rate": [e.to_dict() for e in self.bd],
+                "points": [p.to_dict() for p in self.points],
+            }
+        )
 
 
 def run_evaluation(
@@ -203,7 +247,11 @@ def _info(contender: Contender) -> ContenderInfo:
     if isinstance(contender, LearnedContender):
         codec = contender.codec
         return ContenderInfo(
-            contender.name, "learned", contender.description, contender.settings, codec.model_name,
+            contender.name,
+            "learned",
+            contender.description,
+            contender.settings,
+            codec.model_name,
             codec.weights.weights_id,
         )
     if isinstance(contender, ClassicalCodec):
