@@ -5,7 +5,7 @@ Every activation is an integer ``a`` standing for ``a * 2**-ACT_FRAC_BITS``, cla
 with one power-of-two exponent ``s_o`` per output channel chosen so that ``|w| <= 2**15``; biases
 are integers at the accumulator's scale ``2**-(ACT_FRAC_BITS + s_o)``. A convolution's output is
 then ``acc = sum(w * a) + b``, a sum of integer products, and is brought back to the activation
-scale with ``floor(acc * 2**-s_o + 1/2)`` and the clamp.
+scale with ``floor(acc * 2**-s_o + 1/2)`` and the clamp (the 1/2 is folded into the bias).
 
 Why that is exact everywhere: the tensors hold integers in float64, whose 53-bit significand
 represents every integer below ``2**53``. Each product, and each partial sum of any subset of the
@@ -13,9 +13,9 @@ products, is bounded in magnitude by ``bound = ACT_LIMIT * max_o sum_i |w[o, i]|
 (``IntegerConv2d.bound``; the worst-case sum of every layer of the bundled weights is in
 ``docs/codec.md``). With ``bound < EXACT_LIMIT = 2**50``, no addition ever rounds, so the sum is the
 same integer in any order the convolution algorithm picks: any thread count, memory layout, batch
-size, BLAS or cuDNN kernel. The result is also rounded to the nearest integer before the shift, so
-an algorithm that is not a plain sum of products (Winograd, FFT) still lands on the same integer
-while its error stays below 1/2, which float64 guarantees by a wide margin at ``2**50``. Scaling by a
+size or BLAS kernel. On CUDA the convolutions bypass cuDNN, whose algorithm choice includes ones
+that are not sums of products (Winograd, FFT), for PyTorch's own im2col and GEMM; as a second
+guard, their result is rounded to the nearest integer before the shift. Scaling by a
 power of two, adding 1/2, flooring, clamping and ReLU are exact on such integers. Nothing here is
 rounded in a way that depends on the hardware.
 
@@ -32,6 +32,7 @@ what a stream means: it needs a new bitstream format version.
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -89,10 +90,13 @@ class IntegerConv2d:
             shift = WEIGHT_BITS - (math.frexp(w_o)[1] if w_o > 0 else 0)
             if b_o > 0:
                 shift = min(shift, 47 - ACT_FRAC_BITS - math.frexp(b_o)[1])
+            if shift < 1:
+                raise UnsupportedLayer(f"{conv}: a bias of {b_o:g} is too large for the fixed-point path")
             shifts.append(shift)
         shift = torch.tensor(shifts, dtype=torch.float64)
         w_int = torch.round(weight * torch.exp2(shift)[:, None, None, None])
-        b_int = torch.round(bias * torch.exp2(shift + ACT_FRAC_BITS))
+        # The bias also carries the 1/2 of the rounding shift: floor((acc + 2**(s-1)) * 2**-s).
+        b_int = torch.round(bias * torch.exp2(shift + ACT_FRAC_BITS)) + torch.exp2(shift - 1)
         bound = int(ACT_LIMIT * w_int.abs().flatten(1).sum(1).max().item() + b_int.abs().max().item())
         if bound >= EXACT_LIMIT:
             raise UnsupportedLayer(f"{conv}: worst-case sum {bound} is not below 2**50")
@@ -118,8 +122,10 @@ class IntegerConv2d:
         )
 
     def __call__(self, x: Tensor) -> Tensor:
-        acc = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups).round_()
-        return acc.mul_(self.inverse_scale).add_(0.5).floor_().clamp_(-ACT_LIMIT, ACT_LIMIT)
+        acc = F.conv2d(x, self.weight, self.bias, self.stride, self.padding, 1, self.groups)
+        if acc.device.type != "cpu":  # a guard; CPU float64 convolutions are plain sums of products
+            acc = acc.round_()
+        return acc.mul_(self.inverse_scale).floor_().clamp_(-ACT_LIMIT, ACT_LIMIT)
 
 
 class IntegerNet:
@@ -161,6 +167,11 @@ class IntegerNet:
 
     def __call__(self, x: Tensor) -> Tensor:
         """x: float64 integers at scale 2**-ACT_FRAC_BITS, |x| <= ACT_LIMIT; same for the result."""
+        guard = torch.backends.cudnn.flags(enabled=False) if x.device.type == "cuda" else nullcontext()
+        with guard:
+            return self._run(x)
+
+    def _run(self, x: Tensor) -> Tensor:
         for kind, arg in self.steps:
             if kind == "conv":
                 x = arg(x)
