@@ -1,4 +1,4 @@
-"""The ``s2c analyze`` outputs: report.json, report.md, report.html and three PNGs in one folder."""
+"""The ``s2c analyze`` outputs: report.json, report.md, report.html and five PNGs in one folder."""
 
 from __future__ import annotations
 
@@ -9,11 +9,30 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from s2c_pipeline import __version__
 from s2c_pipeline.analysis.analyze import Analysis
-from s2c_pipeline.analysis.cost_report import COSTS_PNG, cost_blocks, cost_plot, headline_cost, price_layouts
+from s2c_pipeline.analysis.codec_report import (
+    BYTES_PNG,
+    PAYBACK_PNG,
+    RD_PNG,
+    bytes_plot,
+    codec_blocks,
+    codec_json,
+    group_blocks,
+    payback_blocks,
+    payback_plot,
+    rd_plot,
+    storage_blocks,
+    verdict,
+)
+from s2c_pipeline.analysis.cost_report import (
+    COSTS_PNG,
+    cost_blocks,
+    cost_plot,
+    headline_cost,
+    price_layouts,
+    priced_note,
+)
 from s2c_pipeline.analysis.costs import LayoutCost
 from s2c_pipeline.analysis.document import (
     Block,
@@ -27,18 +46,12 @@ from s2c_pipeline.analysis.document import (
     fmt_number,
     write_report,
 )
-from s2c_pipeline.analysis.plots import (
-    CLASSICAL_STYLE,
-    RDSeries,
-    Series,
-    plot_histograms,
-    plot_rd,
-)
+from s2c_pipeline.analysis.payback import CodecPayback, ComputeOptions, payback
+from s2c_pipeline.analysis.plots import Series, plot_histograms
 from s2c_pipeline.analysis.prices import PriceTable
 from s2c_pipeline.analysis.projection import Interval
-from s2c_pipeline.evaluate.rd import mean_curve, ms_ssim_to_db
 
-BPP_PNG, RD_PNG = "bpp_histogram.png", "rd_scatter.png"
+BPP_PNG = "bpp_histogram.png"
 METHOD = (
     "Two-stage sample: shards drawn at random without replacement (seeded), then images drawn at "
     "random without replacement inside each shard read; every shard is read whole, the others are "
@@ -53,6 +66,9 @@ METHOD = (
     "covers sampling error only, not a change of the data between sampling and compression.",
     "Images that cannot be coded (not an image, too large, codec error) count with their source size: "
     "`s2c compress` keeps them verbatim. Per-image metrics are weighted like the ratio (w_i).",
+    "Every codec goes through the same estimator and bootstrap on the same sampled images; a classical "
+    "codec's output tars are modelled with the `.s2c` member names (same header sizes but for names over "
+    "100 characters). Classical codecs code the RGB pixels our codec codes, at 1 thread, without metadata.",
     "Costs: list prices of the table below, storage billed per GB-month of 2**30 bytes; minimum "
     "billable object sizes and per-object overheads applied per object; no egress, tiered discounts, "
     "taxes or early-deletion fees. Objects are the output shards only (one manifest part and one "
@@ -61,22 +77,28 @@ METHOD = (
 
 
 def write_analysis_report(analysis: Analysis, prices: PriceTable, out: Path, *, command: str = "",
-                          priced_bytes: float | None = None) -> list[Path]:
+                          priced_bytes: float | None = None, compute: ComputeOptions | None = None) -> list[Path]:
     """Write every output of an analysis into ``out`` and return the paths (JSON first).
 
     ``priced_bytes`` prices a dataset of that many bytes made of shards like the listed ones (a
     what-if for planning: "500 TB of images like these"); the projection tables stay as measured.
+    ``compute`` prices the compute and the reads (``payback``); None: the default prices, no reads.
     """
     out = Path(out)
+    compute = compute or ComputeOptions()
     priced = float(priced_bytes or analysis.dataset_bytes)
     layouts, costs = price_layouts(analysis, prices, priced)
+    paybacks = payback(analysis, prices, priced, compute)
     figures = [
         _bpp_histogram(analysis, out / BPP_PNG),
-        _rd_scatter(analysis, out / RD_PNG),
+        rd_plot(analysis, out / RD_PNG),
+        bytes_plot(analysis, out / BYTES_PNG),
         cost_plot(analysis, prices, layouts, costs, priced, out / COSTS_PNG),
+        payback_plot(paybacks, prices, out / PAYBACK_PNG),
     ]
     data = _json(analysis, prices, costs, command, priced)
-    blocks = _blocks(analysis, prices, costs, command, priced)
+    data.update(codec_json(analysis, paybacks, compute))
+    blocks = _blocks(analysis, prices, costs, command, priced, paybacks, compute)
     return write_report(out, data, blocks, title="s2c storage analysis") + figures
 
 
@@ -96,7 +118,7 @@ def _summary_cell(s, digits: int) -> str:
 
 
 def _blocks(analysis: Analysis, prices: PriceTable, costs: dict[str, list[LayoutCost]], command: str,
-            priced: float) -> list[Block]:
+            priced: float, paybacks: Sequence[CodecPayback], compute: ComputeOptions) -> list[Block]:
     d = analysis.dataset_bytes
     ref = analysis.reference
     conf = f"{analysis.options.confidence:.0%}"
@@ -113,41 +135,52 @@ def _blocks(analysis: Analysis, prices: PriceTable, costs: dict[str, list[Layout
             f"{_interval(ref.projection.images, fmt_count)} images ({conf} interval).",
             f"**Sample**: {len(analysis.results)} images from {len(analysis.tallies)} shards "
             f"({fmt_bytes(read_bytes)} read); {n_ok} coded at every quality"
-            + (f"; not coded: {_statuses(analysis)}" if n_ok < len(analysis.results) else "") + ".",
-            f"**At quality {ref.quality:g}**: the output would be {_interval(ref.projection.output_bytes, fmt_bytes)}, "
-            f"saving {_share(ref.projection.savings_bytes, d)} of today's bytes; mean "
-            f"{fmt_number(ref.bpp.mean)} bpp, PSNR {fmt_number(ref.psnr.mean, 2)} dB.",
+            + (f"; not coded: {_statuses(analysis)}" if n_ok < len(analysis.results) else "") + "; codecs: "
+            + ", ".join([analysis.model_name, *(n.upper() for n in analysis.classical)]) + ".",
+            f"**{analysis.model_name} at {analysis.level_name(analysis.reference_index)}**: the output would be "
+            f"{_interval(ref.projection.output_bytes, fmt_bytes)}, saving {_share(ref.projection.savings_bytes, d)} "
+            f"of today's bytes; mean {fmt_number(ref.bpp.mean)} bpp, PSNR {fmt_number(ref.psnr.mean, 2)} dB.",
+            verdict(analysis),
             headline_cost(costs, ref, priced, d),
+            _payback_headline(paybacks, prices),
         )),
     ]
     if analysis.skipped_shards:
         blocks.append(Paragraph("Shards that could not be read (replaced by the next in the random order): "
                                 + "; ".join(s.reason for s in analysis.skipped_shards)))
     blocks += [
-        Heading("Quality of the sample"),
+        *codec_blocks(analysis),
+        *storage_blocks(analysis, prices, priced, priced_note(priced, d)),
+        *payback_blocks(analysis, paybacks, compute, priced_note(priced, d)),
+        *group_blocks(analysis),
+        Heading(f"{analysis.model_name}: quality of the sample"),
         Paragraph("Mean (p5 / p50 / p95) over the images coded, weighted by the sampling weights."),
-        Table(("quality", "bpp", "PSNR [dB]", "MS-SSIM", "encode ms"),
-              tuple((f"{q.quality:g}", _summary_cell(q.bpp, 3), _summary_cell(q.psnr, 2), _summary_cell(q.ms_ssim, 4),
-                     _summary_cell(q.encode_ms, 0)) for q in analysis.per_quality)),
+        Table(("level", "bpp", "PSNR [dB]", "MS-SSIM", "encode ms", "decode ms"),
+              tuple((q.setting, _summary_cell(q.bpp, 3), _summary_cell(q.psnr, 2), _summary_cell(q.ms_ssim, 4),
+                     _summary_cell(q.encode_ms, 0), _summary_cell(q.decode_ms, 0)) for q in analysis.per_quality)),
         Figure(BPP_PNG, "Bits per pixel of the sampled images at each quality"),
-        Heading("Projection for the whole dataset"),
+        Heading(f"{analysis.model_name}: projection for the whole dataset"),
         Paragraph(f"Point estimate [{conf} bootstrap interval]. Today: {fmt_bytes(d)} in "
                   f"{len(analysis.shard_sizes)} shards."),
-        Table(("quality", "compressed image bytes", "output shards (tar)", "saved", "saved share"),
-              tuple((f"{q.quality:g}", _interval(q.projection.compressed_image_bytes, fmt_bytes),
+        Table(("level", "compressed image bytes", "output shards (tar)", "saved", "saved share"),
+              tuple((q.setting, _interval(q.projection.compressed_image_bytes, fmt_bytes),
                      _interval(q.projection.output_bytes, fmt_bytes), _interval(q.projection.savings_bytes, fmt_bytes),
                      _share(q.projection.savings_bytes, d)) for q in analysis.per_quality), (1, 2, 3, 4)),
-        Figure(RD_PNG, "Rate-distortion of the sample: each image as a dot, the mean per setting as a line"),
     ]
-    if analysis.classical or analysis.classical_skipped:
-        note = (f"Classical codecs coded the first {min(analysis.options.classical_images, len(analysis.results))} "
-                f"sampled images: {', '.join(analysis.classical) or 'none'}.")
-        if analysis.classical_skipped:
-            note += " Skipped: " + "; ".join(f"{k} ({v})" for k, v in analysis.classical_skipped.items())
-        blocks.append(Paragraph(note))
     blocks += cost_blocks(analysis, prices, costs, priced)
     blocks += [Heading("Method"), Bullets(METHOD)]
     return blocks
+
+
+def _payback_headline(paybacks: Sequence[CodecPayback], prices: PriceTable) -> str:
+    """The fastest payback per class, in one line."""
+    parts = []
+    for i, c in enumerate(prices.classes):
+        best = min(paybacks, key=lambda p: p.per_class[i].months)
+        months = best.per_class[i].months
+        name = best.codec if best.learned else best.codec.upper()
+        parts.append(f"{c.name} {months:,.1f} ({name})" if math.isfinite(months) else f"{c.name} never")
+    return "**Months to pay back**, fastest codec per class: " + "; ".join(parts) + "."
 
 
 def _statuses(analysis: Analysis) -> str:
@@ -161,41 +194,11 @@ def _statuses(analysis: Analysis) -> str:
 
 def _bpp_histogram(analysis: Analysis, out: Path) -> Path:
     weights = [r.image.weight for r in analysis.results]
-    series = [Series(f"q{q.quality:g}", [r.coded[i].bpp for r in analysis.results], weights)
+    series = [Series(q.setting, [r.coded[i].bpp for r in analysis.results], weights)
               for i, q in enumerate(analysis.per_quality)]
     return plot_histograms([("bits per pixel", series)], out,
                            f"bpp of {len(analysis.results)} sampled images, {analysis.model_name} "
                            f"({analysis.weights_id})")
-
-
-def _rd_scatter(analysis: Analysis, out: Path) -> Path:
-    series = []
-    ok = [[c for c in (r.coded[i] for r in analysis.results) if c.status == "ok"]
-          for i in range(len(analysis.per_quality))]
-    bpp = [[c.bpp for c in per] for per in ok]
-    psnr = [[c.psnr for c in per] for per in ok]
-    msdb = [[ms_ssim_to_db(c.ms_ssim) for c in per] for per in ok]
-    series.append(RDSeries(
-        f"{analysis.model_name} ({analysis.weights_id})", [v for b in bpp for v in b], [v for p in psnr for v in p],
-        [v for m in msdb for v in m],
-        [_mean(b) for b in bpp], [_mean(p) for p in psnr], [_mean(m) for m in msdb], "tab:red", "o", learned=True,
-    ))
-    points = [p for r in analysis.results for p in r.classical]
-    for name in analysis.classical:
-        mine = [p for p in points if p.codec == name]
-        curve = mean_curve(mine, name)
-        colour, marker = CLASSICAL_STYLE.get(name, ("black", "x"))
-        series.append(RDSeries(name.upper(), [p.bpp for p in mine], [p.psnr for p in mine],
-                               [p.ms_ssim_db for p in mine], [c.bpp for c in curve], [c.psnr for c in curve],
-                               [c.ms_ssim_db for c in curve], colour, marker))
-    return plot_rd(series, out, f"Sample of {len(analysis.results)} images: {analysis.model_name} at quality "
-                                f"{', '.join(f'{q:g}' for q in analysis.qualities)}"
-                                + (f" vs {', '.join(n.upper() for n in analysis.classical)}" if analysis.classical else ""))
-
-
-def _mean(values: Sequence[float]) -> float:
-    finite = [v for v in values if math.isfinite(v)]
-    return float(np.mean(finite)) if finite else math.nan
 
 
 def _json(analysis: Analysis, prices: PriceTable, costs: dict[str, list[LayoutCost]], command: str,
@@ -220,16 +223,16 @@ def _json(analysis: Analysis, prices: PriceTable, costs: dict[str, list[LayoutCo
             "images": len(analysis.results),
         },
         "qualities": [
-            {"quality": q.quality, "statuses": dict(q.statuses), "bpp": q.bpp.to_dict(), "psnr": q.psnr.to_dict(),
-             "ms_ssim": q.ms_ssim.to_dict(), "encode_ms": q.encode_ms.to_dict(), "projection": q.projection.to_dict()}
+            {"quality": q.quality, "setting": q.setting, "statuses": dict(q.statuses), "bpp": q.bpp.to_dict(),
+             "psnr": q.psnr.to_dict(), "ms_ssim": q.ms_ssim.to_dict(), "encode_ms": q.encode_ms.to_dict(),
+             "decode_ms": q.decode_ms.to_dict(), "projection": q.projection.to_dict()}
             for q in analysis.per_quality
         ],
         "reference_quality": analysis.reference.quality,
-        "classical": {"codecs": list(analysis.classical), "skipped": dict(analysis.classical_skipped),
-                      "points": [p.to_dict() for r in analysis.results for p in r.classical]},
+        "classical": {"codecs": list(analysis.classical), "skipped": dict(analysis.classical_skipped)},
         "images": [
-            {"shard": r.image.shard_url, "member": r.image.member, "weight": r.image.weight,
-             "coded": [{**asdict(c), "bpp": c.bpp} for c in r.coded]}
+            {"shard": r.image.shard_url, "member": r.image.member, "weight": r.image.weight, "label": r.image.label,
+             "source_ms": r.source_ms, "coded": [{**asdict(c), "bpp": c.bpp} for c in r.coded]}
             for r in analysis.results
         ],
         "costs_priced_bytes": priced,

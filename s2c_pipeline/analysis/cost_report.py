@@ -94,8 +94,8 @@ def cost_blocks(analysis: Analysis, prices: PriceTable, costs: dict[str, list[La
     return [
         Heading("Storage cost per month"),
         Paragraph(f"Storage only, per month{priced_note(priced, analysis.dataset_bytes)}, at list prices "
-                  "(table below); the compressed columns store the output shards of each quality. Saved, write and read columns are for quality {ref.quality:g}: "
-                  "write = PUT (or lifecycle transition) of every object once, read = GET/restore requests and "
+                  "(table below); the compressed columns store the output shards of each quality. Saved, write and "
+                  f"read columns are for quality {ref.quality:g}: write = PUT (or lifecycle transition) of every object once, read = GET/restore requests and "
                   "retrieval fees to read everything back once."),
         Table(("class", "today", *columns, f"saved/month q{ref.quality:g}", "write once", "read all once", "min days"),
               tuple(rows), tuple(range(1, len(columns) + 6))),

@@ -120,15 +120,18 @@ def plot_rd(series: Sequence[RDSeries], out: Path, title: str) -> Path:
     return _save(fig, out)
 
 
-def plot_costs(classes: Sequence[str], bars: Sequence[CostBar], out: Path, title: str) -> Path:
+def plot_costs(classes: Sequence[str], bars: Sequence[CostBar], out: Path, title: str,
+               ylabel: str = "USD per month (log scale)") -> Path:
     """Grouped bars, one group per storage class, on a log scale: classes differ 20x in price, and
-    what matters inside a group is the ratio between layouts. Whiskers show intervals."""
+    what matters inside a group is the ratio between layouts. Whiskers show intervals; a value that
+    is not finite (a payback that never comes) leaves its slot empty."""
     width = 0.84 / max(len(bars), 1)
     fig, ax = plt.subplots(figsize=(13, 6.4), dpi=DPI)
     x = np.arange(len(classes))
     for i, bar in enumerate(bars):
         positions = x - 0.42 + width * (i + 0.5)
         values = np.asarray(bar.values, float)
+        values = np.where(np.isfinite(values), values, np.nan)
         errors = None
         if bar.low is not None and bar.high is not None:
             errors = np.vstack([values - np.asarray(bar.low), np.asarray(bar.high) - values]).clip(min=0)
@@ -136,9 +139,32 @@ def plot_costs(classes: Sequence[str], bars: Sequence[CostBar], out: Path, title
                error_kw={"elinewidth": 1, "capsize": 2, "ecolor": "black"})
     ax.set_yscale("log")
     ax.set_xticks(x, [textwrap.fill(c, 16) for c in classes], fontsize=9)
-    ax.set_ylabel("USD per month (log scale)")
+    ax.set_ylabel(ylabel)
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=9, ncols=min(len(bars), 3), loc="upper center", bbox_to_anchor=(0.5, -0.13))
+    ax.set_title(title)
+    return _save(fig, out)
+
+
+def plot_intervals(labels: Sequence[str], values: Sequence[float], low: Sequence[float], high: Sequence[float],
+                   colours: Sequence[str], out: Path, title: str, xlabel: str, reference: float | None = None) -> Path:
+    """Horizontal bars with interval whiskers, one per label (top to bottom), and an optional
+    reference line (e.g. today's bytes)."""
+    fig, ax = plt.subplots(figsize=(10, max(3.8, 1.2 + 0.55 * len(labels))), dpi=DPI)
+    y = np.arange(len(labels))[::-1]
+    values = np.asarray(values, float)
+    errors = np.vstack([values - np.asarray(low, float), np.asarray(high, float) - values]).clip(min=0)
+    ax.barh(y, values, xerr=errors, color=list(colours), height=0.6,
+            error_kw={"elinewidth": 1.2, "capsize": 4, "ecolor": "black"})
+    for yi, value in zip(y, values, strict=True):
+        ax.text(value, yi + 0.33, f" {value:.3g}", va="bottom", fontsize=8)
+    if reference is not None:
+        ax.axvline(reference, color="black", linestyle="--", linewidth=1, label="today")
+        ax.legend(fontsize=9, loc="lower right")
+    ax.set_yticks(y, labels, fontsize=9)
+    ax.set_xlabel(xlabel)
+    ax.set_xlim(left=0)
+    ax.grid(True, axis="x", alpha=0.3)
     ax.set_title(title)
     return _save(fig, out)
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from s2c_pipeline import __version__
+from s2c_pipeline.analysis.costs import LayoutCost, ObjectLayout, layout_cost
 from s2c_pipeline.analysis.document import (
     Block,
     Bullets,
@@ -19,9 +20,11 @@ from s2c_pipeline.analysis.document import (
     fmt_bytes,
     fmt_count,
     fmt_number,
+    fmt_usd,
     write_report,
 )
 from s2c_pipeline.analysis.plots import Series, plot_histograms, plot_throughput
+from s2c_pipeline.analysis.prices import PriceTable, default_prices
 from s2c_pipeline.analysis.run_summary import PrefixSummary, throughput
 
 BPP_PNG, QUALITY_PNG, THROUGHPUT_PNG = "bpp_histogram.png", "quality_histograms.png", "throughput.png"
@@ -29,9 +32,16 @@ SLOWEST = 10
 FAILURE_GROUPS = 20
 
 
-def write_run_report(summary: PrefixSummary, out: Path, *, command: str = "") -> list[Path]:
-    """Write the report of one output prefix into ``out``; returns the paths (JSON first)."""
+def write_run_report(summary: PrefixSummary, out: Path, *, command: str = "",
+                     prices: PriceTable | None = None) -> list[Path]:
+    """Write the report of one output prefix into ``out``; returns the paths (JSON first).
+
+    ``prices`` (default: the built-in table) turns the committed bytes into $/month per storage
+    class, the same figures ``s2c analyze`` projects, so a projection can be checked against a run.
+    """
     out = Path(out)
+    prices = prices or default_prices()
+    costs = run_costs(summary, prices)
     label = _identity(summary)
     figures = [
         plot_histograms([("bits per pixel", [Series(label, summary.values["bpp"])])], out / BPP_PNG,
@@ -45,7 +55,35 @@ def write_run_report(summary: PrefixSummary, out: Path, *, command: str = "") ->
         figures.append(plot_throughput(elapsed, cumulative, bin_start, rate, out / THROUGHPUT_PNG,
                                        f"Throughput: {len(elapsed)} committed shards"))
     data = _json(summary, command, elapsed, cumulative)
-    return write_report(out, data, _blocks(summary, command, elapsed, cumulative), "s2c run report") + figures
+    data["prices"] = prices.to_dict()
+    data["costs"] = [{"source": asdict(a), "output": asdict(b)} for a, b in costs]
+    blocks = _blocks(summary, command, elapsed, cumulative) + _cost_blocks(summary, prices, costs)
+    return write_report(out, data, blocks, "s2c run report") + figures
+
+
+def run_costs(summary: PrefixSummary, prices: PriceTable) -> list[tuple[LayoutCost, LayoutCost]]:
+    """(source shards, output shards) in every class of ``prices``, committed shards only."""
+    source = ObjectLayout("source shards", len(summary.shards), summary.source_shard_bytes,
+                          tuple(float(t.source_bytes) for t in summary.shards))
+    output = ObjectLayout("output shards", len(summary.shards), summary.output_shard_bytes,
+                          tuple(float(t.output_bytes) for t in summary.shards))
+    return [(layout_cost(source, c, prices), layout_cost(output, c, prices)) for c in prices.classes]
+
+
+def _cost_blocks(summary: PrefixSummary, prices: PriceTable, costs) -> list[Block]:
+    return [
+        Heading("Storage cost per month"),
+        Paragraph(f"The committed shards priced as `s2c analyze` prices its projection (same layouts, minimum "
+                  f"object sizes and per-object overheads): {fmt_bytes(summary.source_shard_bytes)} of source shards "
+                  f"against {fmt_bytes(summary.output_shard_bytes)} of output shards, "
+                  f"{len(summary.shards)} objects each; the manifests ({fmt_bytes(summary.manifest_bytes)}) are "
+                  f"best kept in a Standard class and are not in these figures. Prices: {prices.origin}."),
+        Table(("class", "source $/month", "output $/month", "saved $/month", "write output once",
+               "read source once", "as of"),
+              tuple((a.class_name, fmt_usd(a.storage_usd_month), fmt_usd(b.storage_usd_month),
+                     fmt_usd(a.storage_usd_month - b.storage_usd_month), fmt_usd(b.write_usd), fmt_usd(a.read_all_usd),
+                     prices.by_id(a.class_id).as_of) for a, b in costs), (1, 2, 3, 4, 5)),
+    ]
 
 
 def _identity(summary: PrefixSummary) -> str:

@@ -42,6 +42,9 @@ class ShardTiming:
     device: str
     node_id: str
     committed_at: datetime | None
+    source_bytes: int = 0
+    output_bytes: int = 0
+    """The output tar's bytes (from the marker)."""
 
     @property
     def seconds(self) -> float:
@@ -125,8 +128,8 @@ def summarize_prefix(prefix: str, *, storage_options: Mapping[str, Any] | None =
         shards=tuple(shards),
         uncommitted_sources=tuple(sorted(in_manifest - committed)),
         statuses=frame["status"].value_counts().sort_index().to_dict(),
-        source_shard_bytes=sum(int(m.get("stats", {}).get("source_bytes", 0)) for m in markers.values()),
-        output_shard_bytes=sum(int(m.get("tar_bytes", 0)) for m in markers.values()),
+        source_shard_bytes=sum(t.source_bytes for t in shards),
+        output_shard_bytes=sum(t.output_bytes for t in shards),
         manifest_bytes=sum(int(m.get("manifest_bytes", 0)) for m in markers.values()),
         image_bytes_ok=int(ok["source_bytes"].sum()),
         s2c_bytes_ok=int(ok["s2c_bytes"].sum()),
@@ -172,6 +175,8 @@ def _timing(shard_id: str, marker: Mapping[str, Any]) -> ShardTiming:
         device=str(marker.get("device", "")),
         node_id=str(marker.get("node_id", "")),
         committed_at=_time(marker.get("committed_at")),
+        source_bytes=int(marker.get("stats", {}).get("source_bytes", 0)),
+        output_bytes=int(marker.get("tar_bytes", 0)),
     )
 
 

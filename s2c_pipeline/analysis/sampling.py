@@ -9,6 +9,7 @@ images from each: by default ``ceil(N / 10)`` shards, at most all of them.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import posixpath
@@ -17,8 +18,10 @@ import tarfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from s2c_pipeline.shards import (
+    Sample,
     ShardContents,
     ShardReadError,
     TarShardWriter,
@@ -115,6 +118,8 @@ class PickedImage:
     member: str
     data: bytes
     weight: float
+    label: str | None = None
+    """The sample's group (``sample_label``), or None when it has none."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +160,11 @@ def draw_sample(
     *,
     storage_options: dict | None = None,
     skipped: list[SkippedShard] | None = None,
+    group_by: str | None = None,
 ) -> Iterator[ShardDraw]:
     """Read shards in a seeded random order and yield each with the images picked from it.
+
+    ``group_by`` labels each picked image (``sample_label``).
 
     Stops once the sample is complete, or when every shard has been read. A shard that cannot be
     read is logged, appended to ``skipped`` and replaced by the next one in the order (its bytes
@@ -181,7 +189,8 @@ def draw_sample(
             if skipped is not None:
                 skipped.append(SkippedShard(shard.url, str(exc)))
             continue
-        members = [(s.key, m) for s in contents.samples if (m := image_member(s)) is not None and not m.omitted]
+        with_image = [(s, m) for s in contents.samples if (m := image_member(s)) is not None and not m.omitted]
+        members = [(s.key, m) for s, m in with_image]
         if target is None:  # fraction of the projected image count, known after the first shard
             projected = len(members) / max(contents.size_bytes, 1) * total_bytes
             target = max(1, math.ceil(design.fraction * projected))
@@ -193,7 +202,9 @@ def draw_sample(
         chosen = sorted(rng.sample(range(len(members)), count))
         weight = len(members) / count if count else 0.0
         picked = tuple(
-            PickedImage(read, shard.url, members[i][0], members[i][1].name, members[i][1].data, weight) for i in chosen
+            PickedImage(read, shard.url, members[i][0], members[i][1].name, members[i][1].data, weight,
+                        sample_label(with_image[i][0], group_by) if group_by else None)
+            for i in chosen
         )
         tally = ShardTally(
             url=shard.url,
@@ -209,6 +220,26 @@ def draw_sample(
         taken += count
         read += 1
         yield ShardDraw(tally, picked, target)
+
+
+def sample_label(sample: Sample, group_by: str) -> str | None:
+    """A sample's group: the text of its ``.cls`` member for ``cls``, else the field ``group_by``
+    (dots for nested keys: ``meta.source``) of its ``.json`` member; None when it has neither."""
+    members = {m.extension: m for m in sample.members}
+    if group_by in members and group_by != "json":
+        text = members[group_by].data.decode("utf-8", "replace").strip()
+        return text or None
+    if "json" not in members:
+        return None
+    try:
+        value: Any = json.loads(members["json"].data)
+    except ValueError:
+        return None
+    for part in group_by.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return None if value is None or isinstance(value, (dict, list)) else str(value)
 
 
 def output_fixed_bytes(contents: ShardContents) -> int:
