@@ -410,3 +410,34 @@ def _png(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_fused_adam_trains_like_per_tensor_adam_and_lr_scales_with_the_batch(tmp_path, pack):
+    """fused_adam is one kernel doing Adam's arithmetic: after 3 steps its weights match the per-tensor
+    optimizer's to float32 rounding. lr_reference_batch=1 at batch 4 doubles the lr (sqrt rule)."""
+    import dataclasses
+
+    from s2c_pipeline.train.config import TrainConfig
+    from s2c_pipeline.train.loop import train
+
+    base = TrainConfig(data=str(pack), patch=64, batch_size=4, val_images=1, val_every=3, steps=3, threads=1,
+                       lr=1e-4, lr_reference_batch=1)
+    states = [train(dataclasses.replace(base, out=str(tmp_path / str(fused)), fused_adam=fused))
+              for fused in (False, True)]
+    history = [json.loads(line) for line in (tmp_path / "True" / "history.jsonl").read_text().splitlines()]
+    assert history[-1]["lr"] == pytest.approx(2e-4)
+    plain, fused = (s.model.state_dict() for s in states)
+    for name, value in plain.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(fused[name], value, rtol=1e-4, atol=1e-6, msg=name)
+    start = TrainConfig(data=str(pack), patch=64, batch_size=4, val_images=1, steps=0, out=str(tmp_path / "s"))
+    untrained = train(start).model.state_dict()
+    assert any(not torch.equal(untrained[n], plain[n]) for n in plain if plain[n].is_floating_point())
+
+
+def test_an_unknown_compile_mode_is_refused_before_training(tmp_path, pack):
+    r = s2c("train", "--set", f"data={pack}", "--set", f"out={tmp_path}", "--set", "compile=fastest",
+            "--set", "steps=1", "--set", "patch=64", "--set", "val_images=1")
+    assert r.returncode != 0
+    assert "compile must be empty or one of default, reduce-overhead, max-autotune" in r.stderr
+    assert not (tmp_path / "last.pt").exists()

@@ -17,8 +17,9 @@
 # lease's).
 # CHECKPOINT defaults to the bundled current s2c-conv-small weights. TRAIN_MINUTES (default 7)
 # bounds the training; if the run fails (a non-finite loss under bf16 autocast, say), it resumes
-# from its last checkpoint without autocast and with the CPU crop thread for the time left. Adam
-# restarts at every init.
+# from its last checkpoint without autocast, compilation or device crops for the time left. Adam
+# restarts at every init. THROUGHPUT=1 (default) first runs benchmarks/train_throughput.py (about a
+# minute, $OUT/train_throughput_gpu.json); THROUGHPUT=0 skips it on a second call.
 set -uo pipefail
 TRAIN_MINUTES=${TRAIN_MINUTES:-7}
 CONFIG=${CONFIG:-configs/train-small-gpu.yaml}
@@ -39,13 +40,18 @@ train() {
     python3 -m s2c_pipeline train --config "$CONFIG" --set "init_from=$START" "$@" 2>&1 \
         | tr '\r' '\n' | awk 'NF && (/INFO|Error|Traceback/ || !/\[[0-9:]+<[0-9:?]+/ || ++n % 500 == 0) { print; fflush() }' | tee -a "$OUT/train.log"
 }
+# Throughput first (about a minute): crops/s under each speed-up, the record of what this GPU does.
+if [ "${THROUGHPUT:-1}" = 1 ]; then
+    timeout 150 python3 benchmarks/train_throughput.py --device cuda --steps 10 --warmup 3 --batch-multiples 2 \
+        --json "$OUT/train_throughput_gpu.json" 2>&1 | grep -v Warning | tee -a "$OUT/train.log"
+fi
 began=$SECONDS
 train --set "max_minutes=$TRAIN_MINUTES"
 rc=$?
 left=$(( TRAIN_MINUTES * 60 - (SECONDS - began) ))
 if [ "$rc" -ne 0 ] && [ "$left" -gt 60 ]; then
     echo "training failed (rc $rc); resuming without autocast and with CPU crops for ${left}s" | tee -a "$OUT/train.log"
-    train --set amp=false --set crops_on_device=false --set "max_minutes=$(( left / 60 ))"
+    train --set amp=false --set crops_on_device=false --set compile= --set "max_minutes=$(( left / 60 ))"
 fi
 cp "$RUN/history.jsonl" "$RUN/config.yaml" "$OUT/" 2>/dev/null
 cp "$RUN/profile.txt" "$OUT/" 2>/dev/null  # when the config sets profile_steps

@@ -9,6 +9,8 @@ from typing import Any
 
 import yaml
 
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune")  # torch.compile's modes
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -58,6 +60,14 @@ class TrainConfig:
     # Profile this many steps (after 10 unprofiled ones) into profile.txt beside the checkpoints:
     # operator times and the loop's phases (s2c_pipeline.train.profiling). 0 = off.
     profile_steps: int = 0
+    # torch.compile the forward pass and loss (and through them the backward): "" = eager,
+    # "default", "reduce-overhead" (adds CUDA graphs: the fix for a host-bound GPU step) or
+    # "max-autotune". The first steps pay the compile time (minutes on a small CPU).
+    compile: str = ""
+    fused_adam: bool = False  # one fused Adam kernel over all parameters instead of per-tensor loops
+    # When > 0, ``lr`` is the lr of this batch size and scales with sqrt(batch_size / it), so a
+    # larger batch (more crops per GPU step) keeps a comparable update size.
+    lr_reference_batch: int = 0
     max_minutes: float = 0.0  # stop (checkpointed, resumable) after this wall time; 0 = no limit
     # An exported checkpoint (13.8 MB, unlike the 76 MB last.pt with Adam state) whose weights start
     # a run that has no last.pt yet: how a GPU machine that receives at most 64 MiB continues
@@ -65,6 +75,10 @@ class TrainConfig:
     # ``lambdas``: the gains of a new rate point start from the exported ones, interpolated or
     # extrapolated in log-lambda per channel.
     init_from: str = ""
+
+    def __post_init__(self) -> None:
+        if self.compile and self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be empty or one of {', '.join(COMPILE_MODES)}, not {self.compile!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -27,7 +27,7 @@ from s2c_pipeline.codec.zoo import create_model
 from s2c_pipeline.train.config import TrainConfig, save_effective_config
 from s2c_pipeline.train.crops import CropSampler, DeviceCropSampler, Prefetcher
 from s2c_pipeline.train.datapack import DataPack
-from s2c_pipeline.train.loss import rate_distortion
+from s2c_pipeline.train.loss import RDLoss, rate_distortion
 from s2c_pipeline.train.profiling import step_profiler
 
 log = logging.getLogger(__name__)
@@ -66,8 +66,9 @@ def make_state(cfg: TrainConfig, device: torch.device) -> TrainState:
     main_params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     return TrainState(
         model,
-        torch.optim.Adam(main_params, lr=cfg.lr),
-        torch.optim.Adam(aux_params, lr=cfg.aux_lr),
+        # fused: one kernel for all parameters instead of a dozen per tensor (CPU and CUDA)
+        torch.optim.Adam(main_params, lr=cfg.lr, fused=cfg.fused_adam or None),
+        torch.optim.Adam(aux_params, lr=cfg.aux_lr, fused=cfg.fused_adam or None),
     )
 
 
@@ -157,8 +158,14 @@ def remap_gains(table: torch.Tensor, lambdas: Sequence[float], new_lambdas: Sequ
 
 
 def learning_rate(cfg: TrainConfig, state: TrainState) -> float:
-    """The main optimizer's lr for the coming step: warmup, then ``cfg.lr``, tenfold lower once dropped."""
+    """The main optimizer's lr for the coming step: warmup, then ``cfg.lr``, tenfold lower once dropped.
+
+    With ``lr_reference_batch`` set, ``cfg.lr`` is the lr of that batch size and scales with the
+    square root of ``batch_size`` over it (Adam's usual rule for larger batches).
+    """
     lr = cfg.lr * (0.1 if lr_dropped(cfg, state) else 1.0)
+    if cfg.lr_reference_batch > 0:
+        lr *= math.sqrt(cfg.batch_size / cfg.lr_reference_batch)
     if cfg.lr_warmup_steps > 0:
         lr *= min(1.0, (state.step + 1) / cfg.lr_warmup_steps)
     return lr
@@ -185,18 +192,33 @@ def validate(model: S2CFormer, batch: torch.Tensor) -> list[dict[str, float]]:
     return rows
 
 
-def train(
-    cfg: TrainConfig,
-    *,
-    is_main: bool = True,
-    wrap_model: Callable[[S2CFormer], torch.nn.Module] | None = None,
-    report: Callable[[dict], None] | None = None,
-) -> TrainState:
-    """Run (or resume) training until ``cfg.steps``; returns the final state.
+@dataclass
+class TrainingRun:
+    """What every step of one run shares, made once by ``start_run``."""
 
-    ``wrap_model`` lets Ray Train wrap the model in DistributedDataParallel; ``is_main`` limits
-    checkpoint writing and the progress bar to rank 0.
-    """
+    cfg: TrainConfig
+    state: TrainState
+    device: torch.device
+    net: torch.nn.Module
+    loss_of: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], RDLoss]
+    sampler: CropSampler | DeviceCropSampler
+    prefetcher: Prefetcher | None
+    val_batch: torch.Tensor
+    lambdas: torch.Tensor
+    level_weights: torch.Tensor | None
+    memory_format: torch.memory_format
+    is_main: bool
+    history: Path
+    started: float = 0.0
+    wall_at_start: float = 0.0
+
+    def close(self) -> None:
+        if self.prefetcher:
+            self.prefetcher.close()
+        self.sampler.close()
+
+
+def configure_device(cfg: TrainConfig) -> torch.device:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
@@ -206,6 +228,35 @@ def train(
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
+    return device
+
+
+def loss_function(
+    net: torch.nn.Module, amp: bool, device: torch.device, compile_mode: str = ""
+) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], RDLoss]:
+    """Forward pass and rate-distortion loss of a batch, compiled with ``torch.compile`` when
+    ``compile_mode`` is set ("default", "reduce-overhead" = CUDA graphs, "max-autotune").
+
+    Only this part is compiled: the backward pass follows from it (AOTAutograd compiles it too),
+    and the optimizers stay plain eager code, so checkpoints and resumes do not change.
+    """
+
+    def loss_of(x: torch.Tensor, q: torch.Tensor, lambdas: torch.Tensor) -> RDLoss:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = net(x, q)
+        return rate_distortion(x, out, lambdas[q])  # float32, outside autocast
+
+    return torch.compile(loss_of, mode=compile_mode) if compile_mode else loss_of
+
+
+def start_run(
+    cfg: TrainConfig,
+    *,
+    is_main: bool = True,
+    wrap_model: Callable[[S2CFormer], torch.nn.Module] | None = None,
+) -> TrainingRun:
+    """Set up (or resume) a run: data, model and optimizers, crops, validation batch."""
+    device = configure_device(cfg)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     pack = DataPack(Path(cfg.data))
@@ -234,95 +285,131 @@ def train(
         if cfg.loader_threads and not cfg.crops_on_device
         else None
     )
-    val_batch = validation_batch(pack, val_idx).to(device)
-    lambdas = torch.tensor(state.model.config.lambdas, device=device)
-    level_weights = quality_sampling_weights(cfg.quality_weights, len(lambdas), device)
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     state.model.to(memory_format=memory_format)
     net = wrap_model(state.model) if wrap_model else state.model
     amp = cfg.amp and device.type == "cuda"
-    started = time.monotonic()
-    wall_at_start = state.wall_seconds
-    history = out / "history.jsonl"
+    return TrainingRun(
+        cfg=cfg,
+        state=state,
+        device=device,
+        net=net,
+        loss_of=loss_function(net, amp, device, cfg.compile),
+        sampler=sampler,
+        prefetcher=prefetcher,
+        val_batch=validation_batch(pack, val_idx).to(device),
+        lambdas=torch.tensor(state.model.config.lambdas, device=device),
+        level_weights=quality_sampling_weights(cfg.quality_weights, len(state.model.config.lambdas), device),
+        memory_format=memory_format,
+        is_main=is_main,
+        history=out / "history.jsonl",
+    )
+
+
+def next_batch(run: TrainingRun) -> torch.Tensor:
+    with record_function("crops"):
+        x = run.prefetcher.next() if run.prefetcher else run.sampler.batch(run.cfg.batch_size)
+        return x.to(run.device, non_blocking=True, memory_format=run.memory_format)
+
+
+def train_step(run: TrainingRun, x: torch.Tensor) -> RDLoss:
+    """One optimizer step on batch ``x``, without waiting for the GPU (no host syncs)."""
+    cfg, state = run.cfg, run.state
+    lr = learning_rate(cfg, state)
+    for group in state.optimizer.param_groups:
+        if group["lr"] != lr and run.is_main and state.step and state.step >= cfg.lr_warmup_steps:
+            log.info("lr %g -> %g at step %d", group["lr"], lr, state.step)
+        group["lr"] = lr
+    if run.level_weights is None:
+        q = torch.randint(0, len(run.lambdas), (x.shape[0],), device=run.device)
+    else:
+        q = torch.multinomial(run.level_weights, x.shape[0], replacement=True)
+    with record_function("forward"):
+        rd = run.loss_of(x, q, run.lambdas)
+    with record_function("backward"):
+        state.optimizer.zero_grad(set_to_none=True)
+        rd.loss.backward()
+    with record_function("optimizer"):
+        if cfg.clip > 0:
+            torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip)
+        state.optimizer.step()
+        aux = state.model.aux_loss()
+        state.aux_optimizer.zero_grad(set_to_none=True)
+        aux.backward()
+        state.aux_optimizer.step()
+    state.step += 1
+    state.wall_seconds = run.wall_at_start + time.monotonic() - run.started
+    return rd
+
+
+def validate_and_checkpoint(
+    run: TrainingRun, rd: RDLoss, bar: tqdm, report: Callable[[dict], None] | None
+) -> bool:
+    """After a step: show the loss, validate and checkpoint when due; True when the run should stop."""
+    cfg, state = run.cfg, run.state
+    done = state.step >= cfg.steps
+    out_of_time = cfg.max_minutes > 0 and (time.monotonic() - run.started) > cfg.max_minutes * 60
+    validating = state.step % cfg.val_every == 0 or done or out_of_time
+    # Reading the loss waits for the GPU; every tenth step keeps it queued ahead.
+    if state.step % 10 == 0 or validating or run.device.type != "cuda":
+        loss = rd.loss.item()
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss} at step {state.step}; lower lr or clip")
+        bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{rd.bpp.mean():.3f}", psnr=f"{rd.psnr.mean():.2f}")
+    if validating:
+        rows = validate(state.model, run.val_batch)
+        record = {
+            "step": state.step,
+            "wall_seconds": round(state.wall_seconds, 1),
+            "lr": state.optimizer.param_groups[0]["lr"],
+            "val": rows,
+        }
+        if run.is_main:
+            with run.history.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            log.info(
+                "step %d val %s",
+                state.step,
+                " ".join(f"q{r['quality']}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows),
+            )
+        if report:
+            report(record)
+    if run.is_main and (state.step % cfg.checkpoint_every == 0 or done or out_of_time):
+        save_training_checkpoint(state, cfg, Path(cfg.out) / "last.pt")
+    if out_of_time:
+        log.info("stopping at step %d after %.1f minutes (max_minutes); rerun to resume", state.step, cfg.max_minutes)
+    return done or out_of_time
+
+
+def train(
+    cfg: TrainConfig,
+    *,
+    is_main: bool = True,
+    wrap_model: Callable[[S2CFormer], torch.nn.Module] | None = None,
+    report: Callable[[dict], None] | None = None,
+) -> TrainState:
+    """Run (or resume) training until ``cfg.steps``; returns the final state.
+
+    ``wrap_model`` lets Ray Train wrap the model in DistributedDataParallel; ``is_main`` limits
+    checkpoint writing and the progress bar to rank 0.
+    """
+    run = start_run(cfg, is_main=is_main, wrap_model=wrap_model)
+    state = run.state
     bar = tqdm(total=cfg.steps, initial=state.step, disable=None if is_main else True, desc=cfg.model, unit="step")
-    profiler = step_profiler(cfg.profile_steps, device, out) if is_main else None
-    net.train()
+    profiler = step_profiler(cfg.profile_steps, run.device, Path(cfg.out)) if is_main else None
+    run.net.train()
+    run.started, run.wall_at_start = time.monotonic(), state.wall_seconds
     try:
-        while state.step < cfg.steps:
-            lr = learning_rate(cfg, state)
-            warming = state.step < cfg.lr_warmup_steps
-            for group in state.optimizer.param_groups:
-                if group["lr"] != lr and is_main and state.step and not warming:
-                    log.info("lr %g -> %g at step %d", group["lr"], lr, state.step)
-                group["lr"] = lr
-            with record_function("crops"):
-                x = prefetcher.next() if prefetcher else sampler.batch(cfg.batch_size)
-                x = x.to(device, non_blocking=True, memory_format=memory_format)
-            if level_weights is None:
-                q = torch.randint(0, len(lambdas), (x.shape[0],), device=device)
-            else:
-                q = torch.multinomial(level_weights, x.shape[0], replacement=True)
-            with record_function("forward"):
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    out_ = net(x, q)
-                rd = rate_distortion(x, out_, lambdas[q])  # float32, outside autocast
-            with record_function("backward"):
-                state.optimizer.zero_grad(set_to_none=True)
-                rd.loss.backward()
-            with record_function("optimizer"):
-                if cfg.clip > 0:
-                    torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.clip)
-                state.optimizer.step()
-                aux = state.model.aux_loss()
-                state.aux_optimizer.zero_grad(set_to_none=True)
-                aux.backward()
-                state.aux_optimizer.step()
+        stop = state.step >= cfg.steps
+        while not stop:
+            rd = train_step(run, next_batch(run))
             if profiler:
                 profiler.step()
-            state.step += 1
-            state.wall_seconds = wall_at_start + time.monotonic() - started
             bar.update(1)
-            done = state.step >= cfg.steps
-            out_of_time = cfg.max_minutes > 0 and (time.monotonic() - started) > cfg.max_minutes * 60
-            validating = state.step % cfg.val_every == 0 or done or out_of_time
-            # Reading the loss waits for the GPU; every tenth step keeps it queued ahead.
-            if state.step % 10 == 0 or validating or device.type != "cuda":
-                loss = rd.loss.item()
-                if not math.isfinite(loss):
-                    raise FloatingPointError(f"loss became {loss} at step {state.step}; lower lr or clip")
-                bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{rd.bpp.mean():.3f}", psnr=f"{rd.psnr.mean():.2f}")
-            if validating:
-                rows = validate(state.model, val_batch)
-                record = {
-                    "step": state.step,
-                    "wall_seconds": round(state.wall_seconds, 1),
-                    "lr": lr,
-                    "val": rows,
-                }
-                if is_main:
-                    with history.open("a") as f:
-                        f.write(json.dumps(record) + "\n")
-                    log.info(
-                        "step %d val %s",
-                        state.step,
-                        " ".join(f"q{r['quality']}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows),
-                    )
-                if report:
-                    report(record)
-            if is_main and (state.step % cfg.checkpoint_every == 0 or done or out_of_time):
-                save_training_checkpoint(state, cfg, last)
-            if out_of_time:
-                log.info(
-                    "stopping at step %d after %.1f minutes (max_minutes); rerun to resume",
-                    state.step,
-                    cfg.max_minutes,
-                )
-                break
+            stop = validate_and_checkpoint(run, rd, bar, report)
     finally:
         if profiler:
             profiler.stop()
-        if prefetcher:
-            prefetcher.close()
-        sampler.close()
+        run.close()
     bar.close()
     return state
