@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench photos pack pack-enlightenment train-small train-small-detail train-ablation device-prep train-small-stage5 train-small-stage6
+.PHONY: venv demo test lint clean bench photos pack packs pack-enlightenment train-small train-small-detail train-ablation device-prep train-small-stage5 train-small-stage6
 
 venv: $(STAMP)
 
@@ -38,6 +38,12 @@ photos: $(STAMP)
 
 pack: photos
 	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --out data-cache/train-pack.tar
+
+# The whole training split as packs of at most 60 MB (train-pack-1.tar, ...), and the validation pack;
+# training reads them all with data: data-cache/train-pack-*.tar (docs/photos.md).
+packs: photos
+	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --packs data-cache/train-pack
+	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/validation --out data-cache/validation-pack.tar
 
 # The larger pack (65 photos, 35 MB) that stage 3 of the bundled weights trains on.
 pack-enlightenment: data-cache/train-pack-enlightenment.tar

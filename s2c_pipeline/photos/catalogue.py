@@ -229,3 +229,19 @@ def training_photo_files(root: Path) -> list[Path]:
             f"`python -m s2c_pipeline.photos.fetch --out {root}`"
         )
     return files
+
+
+def validation_photo_files(root: Path) -> list[Path]:
+    """The validation PNGs under ``root`` (at most 1 MP each), sorted: the split that chooses
+    checkpoints, step sizes and level weights, disjoint from training and from evaluation.
+
+    Raises:
+        FileNotFoundError: when the fetch command has not been run for ``root``.
+    """
+    files = sorted((Path(root) / "validation").glob("*.png"))
+    if not files:
+        raise FileNotFoundError(
+            f"no validation photos under {Path(root) / 'validation'}; create them with "
+            f"`python -m s2c_pipeline.photos.fetch --out {root}`"
+        )
+    return files

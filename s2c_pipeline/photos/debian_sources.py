@@ -21,6 +21,7 @@ class DebianPhoto:
         licence: licence of this image as the package states it.
         credit: author or copyright holder, for attribution.
         skip: why the photo is left out of training, or None when it is used.
+        split: ``"train"`` or ``"validation"`` (held out to choose checkpoints, steps, weights).
     """
 
     name: str
@@ -28,16 +29,16 @@ class DebianPhoto:
     licence: str
     credit: str = ""
     skip: str | None = None
+    split: str = "train"
 
 
 @dataclass(frozen=True)
 class DebianPackage:
-    """A Debian binary package holding photos; ``large`` ones are fetched only on request."""
+    """A Debian binary package holding photos listed one by one (``scan`` handles whole folders)."""
 
     name: str
     version: str
     photos: tuple[DebianPhoto, ...]
-    large: bool = False
 
 
 def _lomiri16(stem: str, licence: str, credit: str, skip: str | None = None) -> DebianPhoto:
@@ -64,6 +65,57 @@ def _lxqt(file: str) -> DebianPhoto:
 def _enlightenment(name: str, skip: str | None = None) -> DebianPhoto:
     path = f"usr/share/enlightenment/data/backgrounds/{name}.edj"
     return DebianPhoto(name, path, "BSD-2-clause", "Carsten Haitzler and contributors", skip)
+
+
+def _palapeli(name: str, licence: str) -> DebianPhoto:
+    path = f"usr/share/palapeli/collection/{name}.jpg"
+    return DebianPhoto(
+        name, path, f"{licence} (the puzzle's .desktop file)", "KDE Palapeli puzzle collection"
+    )
+
+
+def _elementary(name: str) -> DebianPhoto:
+    path = f"usr/share/elementary/images/{name}.jpg"
+    return DebianPhoto(name, path, "BSD-2-clause", "Enlightenment Developers")
+
+
+def _hugin(name: str, skip: str | None = None) -> DebianPhoto:
+    path = f"usr/share/hugin/xrc/data/help_en_EN/{name}.jpg"
+    licence = "GPL-2+ (debian/copyright of hugin)"
+    return DebianPhoto(name, path, licence, "Hugin developers", skip, split="validation")
+
+
+# OpenCV's sample photos: held out whole as validation (street scenes, objects, text). Each row:
+# name, file under examples/, reason to skip (None = used).
+_OPENCV = (
+    ("scenetext01", "text/scenetext01.jpg", None),
+    ("scenetext02", "text/scenetext02.jpg", None),
+    ("scenetext03", "text/scenetext03.jpg", None),
+    ("scenetext04", "text/scenetext04.jpg", None),
+    ("scenetext05", "text/scenetext05.jpg", None),
+    ("leuvenA", "data/leuvenA.jpg", None),
+    ("leuvenB", "data/leuvenB.jpg", "the same street as leuvenA, another exposure"),
+    ("aloeL", "data/aloeL.jpg", None),
+    ("aloeR", "data/aloeR.jpg", "the right view of the aloeL stereo pair"),
+    ("ela_original", "data/ela_original.jpg", None),
+    ("ela_modified", "data/ela_modified.jpg", "ela_original with an edit"),
+    ("graf1", "data/graf1.png", None),
+    ("graf3", "data/graf3.png", "graf1's wall seen from another angle"),
+    ("building", "data/building.jpg", None),
+    ("orange", "data/orange.jpg", None),
+    ("apple", "data/apple.jpg", None),
+    ("chicky_512", "data/chicky_512.png", None),
+    ("sudoku", "data/sudoku.png", None),
+    ("baboon", "data/baboon.jpg", "USC-SIPI test image of unclear origin and licence"),
+    ("starry_night", "data/starry_night.jpg", "a painting"),
+    ("pca_test1", "data/pca_test1.jpg", "black shapes on paper, no photographic content"),
+)
+
+
+def _opencv(name: str, file: str, skip: str | None) -> DebianPhoto:
+    path = f"usr/share/doc/opencv-doc/examples/{file}"
+    licence = "Apache-2.0 (debian/copyright of opencv; samples/data names no per-image licence)"
+    return DebianPhoto(name, path, licence, "OpenCV samples", skip, split="validation")
 
 
 _DARK = "very dark"
@@ -195,6 +247,9 @@ PACKAGES: tuple[DebianPackage, ...] = (
                 "public domain (.desktop; Wikimedia Commons)",
                 "John Severns",
             ),
+            _palapeli("cincinnati-bridge", "public domain"),
+            _palapeli("castle-maintenon", "GFDL"),
+            _palapeli("citrus-fruits", "public domain"),
         ),
     ),
     DebianPackage(
@@ -206,6 +261,22 @@ PACKAGES: tuple[DebianPackage, ...] = (
                 "usr/share/elementary/images/insanely_huge_test_image.jpg",
                 "BSD-2-clause",
                 "Enlightenment Developers",
+            ),
+            *(
+                _elementary(name)
+                for name in (
+                    "mystrale_2",
+                    "twofish",
+                    "plant_01",
+                    "rock_01",
+                    "rock_02",
+                    "wood_01",
+                    "panel_01",
+                    "sky_01",
+                    "sky_02",
+                    "sky_03",
+                    "sky_04",
+                )
             ),
         ),
     ),
@@ -231,6 +302,32 @@ PACKAGES: tuple[DebianPackage, ...] = (
                 ("Yellow-Flower", None),
             )
         ),
-        large=True,
+    ),
+    DebianPackage(
+        "opencv-doc",
+        "4.6.0+dfsg-12",
+        tuple(_opencv(*row) for row in _OPENCV),
+    ),
+    DebianPackage(
+        "hugin-data",
+        "2022.0.0+dfsg-2",
+        (
+            _hugin("Medinet_habu_horizontal_fisheye"),
+            _hugin("CA_tCA00"),
+            _hugin("Medinet_habu_horizontal_stereographic", "the fisheye photo, reprojected"),
+        ),
+    ),
+    DebianPackage(
+        "sddm-theme-maldives",
+        "0.19.0-5",
+        (
+            DebianPhoto(
+                "background",
+                "usr/share/sddm/themes/maldives/background.jpg",
+                "CC-BY-3.0 (debian/copyright of sddm)",
+                "Nevit Dilmen (Wikimedia Commons)",
+                split="validation",
+            ),
+        ),
     ),
 )
