@@ -335,3 +335,15 @@ def test_evaluation_set_run_records_the_set_and_each_photo(tmp_path):
             entry["provenance"]
         )
 
+
+def test_eval_set_validation_says_how_to_make_it_when_missing(tmp_path, weights):
+    with pytest.raises(DataError, match=r"validation split is missing.*s2c_pipeline\.photos\.fetch"):
+        s2c_eval("--set", "validation", "--photos-dir", tmp_path, "--weights", weights[0], "--codecs", "none")
+    (tmp_path / "validation").mkdir()
+    Image.fromarray(skimage.data.coffee()[:64, :96]).save(tmp_path / "validation" / "cup.png")
+    validation = load_photo_set("validation", photos_dir=tmp_path)
+    assert validation.name == "validation" and [i.name for i in validation.images] == ["cup"]
+    with pytest.raises(UsageError, match="not both"):
+        s2c_eval(tmp_path, "--set", "evaluation", "--weights", weights[0])
+    with pytest.raises(UsageError, match="--photos-dir is for --set validation"):
+        s2c_eval("--photos-dir", tmp_path, "--weights", weights[0])
