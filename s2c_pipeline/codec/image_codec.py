@@ -43,6 +43,8 @@ class DecodedImage:
     rgb: np.ndarray  # (H, W, 3) uint8, what the codec reconstructed
     image: Image.Image  # restored to the source's mode where recorded (grey, alpha), metadata attached
     header: S2CHeader
+    latents_sha256: str | None = None
+    """``model.latents_sha256`` of the decoded latents: identical on every device for format 2."""
 
 
 @dataclass(frozen=True)
@@ -152,10 +154,17 @@ class ImageCodec:
         )
 
     def decode(
-        self, data: bytes, *, source: str = "<bytes>", max_pixels: int = DEFAULT_MAX_PIXELS
+        self,
+        data: bytes,
+        *,
+        source: str = "<bytes>",
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        reference: bool = False,
     ) -> DecodedImage:
-        """Raises BitstreamError (one line, naming ``source``) for anything we cannot honour."""
-        return self.decode_batch([data], sources=[source], max_pixels=max_pixels)[0]
+        """Raises BitstreamError (one line, naming ``source``) for anything we cannot honour.
+        ``reference`` runs g_s in float64 whatever the format: the pixels a format-2 decode must
+        stay within one level of (``docs/codec.md``, determinism promise)."""
+        return self.decode_batch([data], sources=[source], max_pixels=max_pixels, reference=reference)[0]
 
     def decode_batch(
         self,
@@ -163,6 +172,7 @@ class ImageCodec:
         *,
         sources: Sequence[str] | None = None,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        reference: bool = False,
     ) -> list[DecodedImage]:
         """Bitstreams of one padded size through one g_s pass. A BitstreamError names the first
         stream that cannot be honoured; decode those one by one to learn which ones are good."""
@@ -176,15 +186,21 @@ class ImageCodec:
             LatentCode(p.latent_strings, *size, path=PATH_BY_VERSION[h.format_version])
             for p, h in zip(parsed, headers, strict=True)
         ]
+        digests: list[str] = []
         try:
-            x_hat = self.model.decompress_latents_batch(codes, [h.quality for h in headers])
+            x_hat = self.model.decompress_latents_batch(
+                codes,
+                [h.quality for h in headers],
+                digests=digests,
+                synthesis_dtype=torch.float64 if reference else None,
+            )
         except (ValueError, RuntimeError) as exc:  # rANS raises on streams that do not fit the model
             where = (
                 sources[0] if len(sources) == 1 else f"{sources[0]} (or another of a batch of {len(sources)})"
             )
             raise BitstreamError(where, f"latent data does not decode with this model ({exc})") from exc
         decoded = []
-        for i, (p, header, source) in enumerate(zip(parsed, headers, sources, strict=True)):
+        for i, (p, header, source, digest) in enumerate(zip(parsed, headers, sources, digests, strict=True)):
             rgb = _to_uint8(x_hat[i : i + 1, :, : header.height, : header.width])
             try:
                 image = restore_image(
@@ -192,7 +208,7 @@ class ImageCodec:
                 )
             except ValueError as exc:  # _check_stream refuses these first; never a bare traceback
                 raise BitstreamError(source, str(exc)) from exc
-            decoded.append(DecodedImage(rgb, image, header))
+            decoded.append(DecodedImage(rgb, image, header, digest))
         return decoded
 
     def _check_stream(self, data: bytes, source: str, max_pixels: int) -> S2CFile:

@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import hashlib
 import logging
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from compressai.entropy_models import EntropyBottleneck, EntropyModel, GaussianConditional
 from compressai.models.utils import update_registered_buffers
@@ -254,9 +256,18 @@ class S2CFormer(nn.Module):
         return self.decompress_latents_batch([code], [quality])
 
     @torch.no_grad()
-    def decompress_latents_batch(self, codes: Sequence[LatentCode], qualities: Sequence[float]) -> Tensor:
+    def decompress_latents_batch(
+        self,
+        codes: Sequence[LatentCode],
+        qualities: Sequence[float],
+        *,
+        digests: list[str] | None = None,
+        synthesis_dtype: torch.dtype | None = None,
+    ) -> Tensor:
         """Codes of one padded size -> x_hat (B, 3, H, W); entropy decoding per image, then one g_s
-        pass per coding path over the batch (float32 for integer-path codes, float64 for the rest)."""
+        pass per coding path over the batch (float32 for integer-path codes, float64 for the rest,
+        or ``synthesis_dtype`` for all). ``digests``, if given, receives each code's
+        ``latents_sha256``."""
         if len(codes) != len(qualities) or not codes:
             raise ValueError(
                 f"need one quality per code, got {len(codes)} codes and {len(qualities)} qualities"
@@ -266,19 +277,22 @@ class S2CFormer(nn.Module):
             raise ValueError(f"a batch must share one padded size, got {sorted(sizes)}")
         device = self._device()
         x_hat: list[Tensor | None] = [None] * len(codes)
+        decoded: dict[int, Tensor] = {}
         for path in CODING_PATHS:
             members = [i for i, c in enumerate(codes) if c.path == path]
             if not members:
                 continue
-            dtype = torch.float32 if path == INTEGER_PATH else torch.float64
+            dtype = synthesis_dtype or (torch.float32 if path == INTEGER_PATH else torch.float64)
+            decoded.update((i, self.decode_y(codes[i])) for i in members)
             y_hats = [
-                self.decode_y(codes[i]).to(device, dtype)
-                * self.gains(qualities[i])[1].to(device, dtype)[:, None, None]
+                decoded[i].to(device, dtype) * self.gains(qualities[i])[1].to(device, dtype)[:, None, None]
                 for i in members
             ]
             out = self.synthesize(torch.cat(y_hats), dtype=dtype)
             for j, i in enumerate(members):
                 x_hat[i] = out[j : j + 1]
+        if digests is not None:
+            digests.extend(latents_sha256(decoded[i]) for i in range(len(codes)))
         return torch.cat(x_hat)  # type: ignore[arg-type]
 
     @torch.no_grad()
@@ -293,7 +307,8 @@ class S2CFormer(nn.Module):
         synthesis = self._decoding_synthesis(dtype)
         device = next(synthesis.parameters()).device
         with _full_float32(device):
-            return self._synthesize_tiles(synthesis, y_hat.to(device, dtype), device, tile)
+            # one memory layout whatever the caller's: a channels-last input changed pixels
+            return self._synthesize_tiles(synthesis, y_hat.to(device, dtype).contiguous(), device, tile)
 
     def _synthesize_tiles(self, synthesis: nn.Module, y_hat: Tensor, device: torch.device, tile: int | None):
         b, _, h, w = y_hat.shape
@@ -323,7 +338,10 @@ class S2CFormer(nn.Module):
         Format 2 uses float32 and promises pixels within one level (``docs/codec.md``)."""
         key = f"synthesis-{dtype}"
         if key not in self._caches:
-            self._caches[key] = copy.deepcopy(self.g_s).to(dtype).eval()
+            synthesis = copy.deepcopy(self.g_s).to(dtype).eval()
+            for parameter in synthesis.parameters():
+                parameter.data = parameter.data.contiguous()
+            self._caches[key] = synthesis
         return self._caches[key]
 
     def check_string_count(self, count: int) -> None:
@@ -347,7 +365,15 @@ class S2CFormer(nn.Module):
 
 @contextlib.contextmanager
 def _full_float32(device: torch.device) -> Iterator[None]:
-    """TF32 off for CUDA convolutions and matmuls, so float32 means float32 on every GPU."""
+    """float32 g_s the same way everywhere. On CUDA: TF32 off for convolutions and matmuls, so
+    float32 means float32 on every GPU. On the CPU: PyTorch's own convolutions (im2col + GEMM)
+    rather than oneDNN's, whose blocking follows the thread count: with oneDNN, 11 of 1.8 M pixel
+    values moved by one level between 1 and 2 threads (59 with channels_last), with PyTorch's own
+    none did, for about 1.35 times oneDNN's g_s time (``benchmarks/determinism.py``)."""
+    if device.type == "cpu":
+        with torch.backends.mkldnn.flags(enabled=False):
+            yield
+        return
     if device.type != "cuda":
         yield
         return
@@ -358,6 +384,18 @@ def _full_float32(device: torch.device) -> Iterator[None]:
             yield
     finally:
         torch.backends.cuda.matmul.allow_tf32 = matmul
+
+
+def latents_sha256(y_hat: Tensor) -> str:
+    """SHA-256 of a decoded latent (1, M, h, w): its shape, then its values in units of 2**-12 as
+    little-endian int64. Both paths' latents are multiples of 2**-12 (format 1's means lie on a
+    2**-6 grid), so the digest names the exact latents whatever device decoded them."""
+    fixed = (y_hat.detach().to("cpu", torch.float64) * ONE).round().to(torch.int64)
+    if not torch.equal(fixed.double(), y_hat.detach().to("cpu", torch.float64) * ONE):
+        raise ValueError("latents that are not multiples of 2**-12 have no latents digest")
+    digest = hashlib.sha256(np.asarray(fixed.shape, dtype="<i8").tobytes())
+    digest.update(fixed.numpy().astype("<i8").tobytes())
+    return digest.hexdigest()
 
 
 def synthesis_margin(config: ModelConfig) -> int:

@@ -43,6 +43,7 @@ MANIFEST_SCHEMA = pa.schema(
         pa.field("psnr", pa.float64()),
         pa.field("ms_ssim", pa.float64()),
         pa.field("decoded_sha256", pa.string()),
+        pa.field("latents_sha256", pa.string()),
         pa.field("status", pa.string(), nullable=False),
         pa.field("error", pa.string()),
         pa.field("attempts", pa.int32(), nullable=False),
@@ -86,6 +87,7 @@ class ManifestRow:
     psnr: float | None = None
     ms_ssim: float | None = None
     decoded_sha256: str | None = None
+    latents_sha256: str | None = None
     status: str
     error: str | None = None
     attempts: int

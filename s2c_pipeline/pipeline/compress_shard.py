@@ -154,6 +154,7 @@ def _write_sample(
         psnr=coded.psnr,
         ms_ssim=coded.ms_ssim,
         decoded_sha256=metrics.pixels_sha256(coded.decoded.image),
+        latents_sha256=coded.decoded.latents_sha256,
         status=OK,
         error=_join(coded.note, notes),
         encode_ms=coded.encode_ms,

@@ -37,6 +37,8 @@ class RowRef:
     s2c_bytes: int | None
     decoded_sha256: str | None
     carried_members: tuple[str, ...]
+    latents_sha256: str | None = None
+    """Absent from manifests written before format 2 (then the pixel hash alone decides)."""
 
 
 REPEATED_KEY_PROBLEM = "duplicate key "
@@ -73,6 +75,7 @@ def sample_rows(rows: Sequence[Mapping[str, Any]]) -> list[RowRef]:
                 s2c_bytes=_integer(row["s2c_bytes"]),
                 decoded_sha256=_text(row["decoded_sha256"]),
                 carried_members=tuple(carried_names) if carried_names is not None else (),
+                latents_sha256=_text(row.get("latents_sha256")),
             )
         )
     return refs
