@@ -20,6 +20,7 @@ from s2c_pipeline.cli.refine_option import add_refine_argument, refine_settings
 
 if TYPE_CHECKING:
     from s2c_pipeline.codec.image_codec import ImageCodec
+    from s2c_pipeline.evaluate.images import ImageSet
 
 DEFAULT_CODECS = "jpeg,webp,avif,jxl"
 COMMANDS = {"eval": "RD curves and BD-rates of our codec against the classical codecs"}
@@ -162,7 +163,8 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def _image_set(args: argparse.Namespace):  # -> ImageSet (imported late: torch-free --help)
+def _image_set(args: argparse.Namespace) -> ImageSet:
+    """Image files and folders, or a photo set (--set; the evaluation set when neither is given)."""
     from s2c_pipeline.evaluate.images import DEFAULT_PHOTOS_DIR, EVALUATION, load_image_set, load_photo_set
 
     if args.images and args.image_set:
