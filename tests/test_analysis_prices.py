@@ -103,6 +103,8 @@ classes:
     ("classes:\n  s3-standard-ia: {min_object_bytes: 1.5}", "classes.s3-standard-ia.min_object_bytes: expected a whole number"),
     ("classes:\n  s3-standard: {storage: 0.02}", "classes.s3-standard.storage: unknown field"),
     ("classes:\n  new: {provider: p, name: N, storage_per_gb_month: 1}", "classes.new.put_per_1000: missing"),
+    ("classes:\n  s3-standrad: {storage_per_gb_month: 0.02}",
+     "'s3-standrad' is not a known class (did you mean s3-standard? known: s3-standard, "),
     ("classes:\n  s3-standard: {overhead: [{bytes: 8, billed_as: nowhere}]}", "classes.s3-standard.overhead[0].billed_as: unknown class 'nowhere'"),
     ("classes:\n  s3-standard: {as_of: ''}", "classes.s3-standard.as_of: expected a non-empty string"),
     ("replace_defaults: yes please\nclasses: {a: {}}", "replace_defaults: expected true or false"),

@@ -25,6 +25,7 @@ from s2c_pipeline.analysis.codec_report import (
     storage_blocks,
     verdict,
 )
+from s2c_pipeline.analysis.compute_prices import ComputeOptions
 from s2c_pipeline.analysis.cost_report import (
     COSTS_PNG,
     cost_blocks,
@@ -46,7 +47,7 @@ from s2c_pipeline.analysis.document import (
     fmt_number,
     write_report,
 )
-from s2c_pipeline.analysis.payback import CodecPayback, ComputeOptions, payback
+from s2c_pipeline.analysis.payback import CodecPayback, payback
 from s2c_pipeline.analysis.plots import Series, plot_histograms
 from s2c_pipeline.analysis.prices import PriceTable
 from s2c_pipeline.analysis.projection import Interval

@@ -234,19 +234,18 @@ def _classical_rows(classical: Sequence[ClassicalCodec], sources: Sequence[Sampl
                     ours: Sequence[CodecRow], results: Sequence[ImageResult], options: AnalyzeOptions,
                     project_row: Callable[..., CodecRow]) -> tuple[tuple[CodecRow, ...], ...]:
     rows: list[list[CodecRow]] = [[] for _ in ours]
-    for position, codec in enumerate(classical):
+    for codec in classical:  # the bootstrap seed is the level's: every codec gets the same resamples
         log.info("coding the sample with %s (%s)", codec.name, codec.description)
-        index = len(ours) * (position + 1)  # a distinct bootstrap seed per codec and level
         if options.target_psnr is not None:
             coded = code_to_target(codec, sources, options.target_psnr, options.max_pixels)
-            rows[0].append(project_row(codec.name, ours[0].quality, _per_image_setting(coded), coded, index,
+            rows[0].append(project_row(codec.name, ours[0].quality, _per_image_setting(coded), coded, 0,
                                        matched=not any(c.target_missed for c in coded)))
             continue
         included = [[r.coded[i].status == OK for r in results] for i in range(len(ours))]
         matches = match_levels(codec, sources, [row.psnr.mean for row in ours], included, options.max_pixels)
         for level, (row, match) in enumerate(zip(ours, matches, strict=True)):
             rows[level].append(project_row(codec.name, row.quality, str(match.setting), list(match.coded),
-                                           index + level, matched=match.reached))
+                                           level, matched=match.reached))
     return tuple(tuple(r) for r in rows)
 
 

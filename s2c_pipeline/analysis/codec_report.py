@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from s2c_pipeline.analysis.analyze import Analysis, CodecRow
+from s2c_pipeline.analysis.compute_prices import ComputeOptions
 from s2c_pipeline.analysis.costs import layout_cost
 from s2c_pipeline.analysis.document import (
     Block,
@@ -30,7 +31,7 @@ from s2c_pipeline.analysis.document import (
     fmt_usd,
 )
 from s2c_pipeline.analysis.matching import HIGHEST, LOWEST
-from s2c_pipeline.analysis.payback import CodecPayback, ComputeOptions, current_layout, gpu_figure, tar_layout
+from s2c_pipeline.analysis.payback import CodecPayback, current_layout, gpu_figure, tar_layout
 from s2c_pipeline.analysis.plots import (
     CLASSICAL_STYLE,
     CostBar,

@@ -1,6 +1,7 @@
-"""Compute list prices (CPU core-hour, GPU-hour), dated and sourced like the storage prices.
+"""Compute list prices (CPU core-hour, GPU-hour), dated and sourced like the storage prices, and
+the compute options of a payback (``payback``); no heavy imports, so the command line checks them first.
 
-They are the defaults of ``--cpu-hour-price`` and ``--gpu-hour-price``. Both are on-demand list
+The prices are the defaults of ``--cpu-hour-price`` and ``--gpu-hour-price``. Both are on-demand list
 prices in one US region read from third-party copies of the providers' tables, not from the
 providers' pages themselves; spot, reserved and smaller GPU clouds cost much less, so a planner
 should pass their own price. The report prints which price it used and where it came from.
@@ -8,7 +9,12 @@ should pass their own price. The report prints which price it used and where it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+
+GPU_BENCHMARK_KIND = "s2c-gpu-coding"
+DEFAULT_BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+"""The checkout's committed benchmark results (absent in an installed wheel: then no GPU figure)."""
 
 
 @dataclass(frozen=True)
@@ -43,3 +49,14 @@ GPU_HOUR = ComputePrice(
 def given_price(value: float, unit: str) -> ComputePrice:
     """A price from the command line, recorded as such."""
     return ComputePrice(value, unit, "given on the command line", "--cpu-hour-price / --gpu-hour-price", "-")
+
+
+@dataclass(frozen=True)
+class ComputeOptions:
+    cpu: ComputePrice = CPU_HOUR
+    gpu: ComputePrice = GPU_HOUR
+    gpu_images_per_s: float | None = None
+    """Our codec's encode + decode-verify throughput on one GPU, for images like the sample's."""
+    benchmarks: Path | None = field(default=DEFAULT_BENCHMARKS)
+    reads_per_month: float = 0.0
+    """Images decoded per month once stored (0: an archive nobody reads)."""

@@ -20,30 +20,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
 from s2c_pipeline.analysis.analyze import Analysis, CodecRow
-from s2c_pipeline.analysis.compute_prices import CPU_HOUR, GPU_HOUR, ComputePrice
+from s2c_pipeline.analysis.compute_prices import GPU_BENCHMARK_KIND, ComputeOptions
 from s2c_pipeline.analysis.costs import ObjectLayout, layout_cost
 from s2c_pipeline.analysis.prices import PriceTable
-
-GPU_BENCHMARK_KIND = "s2c-gpu-coding"
-DEFAULT_BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
-"""The checkout's committed benchmark results (absent in an installed wheel: then no GPU figure)."""
-
-
-@dataclass(frozen=True)
-class ComputeOptions:
-    cpu: ComputePrice = CPU_HOUR
-    gpu: ComputePrice = GPU_HOUR
-    gpu_images_per_s: float | None = None
-    """Our codec's encode + decode-verify throughput on one GPU, for images like the sample's."""
-    benchmarks: Path | None = field(default=DEFAULT_BENCHMARKS)
-    reads_per_month: float = 0.0
-    """Images decoded per month once stored (0: an archive nobody reads)."""
 
 
 @dataclass(frozen=True)

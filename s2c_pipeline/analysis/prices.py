@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import difflib
 import json
 import math
 from collections.abc import Mapping
@@ -178,7 +179,10 @@ def _merge(document: Any, origin: str) -> PriceTable:
         if base is None:
             missing = [name for name in _REQUIRED_FOR_NEW if name not in values]
             if missing:
-                raise fail(f"{where}.{missing[0]}", "missing (a new class needs " + ", ".join(_REQUIRED_FOR_NEW) + ")")
+                close = difflib.get_close_matches(str(class_id), list(merged), n=1)
+                hint = f"did you mean {close[0]}? " if close else ""
+                raise fail(f"{where}.{missing[0]}", f"missing: {class_id!r} is not a known class ({hint}known: "
+                           f"{', '.join(merged) or 'none'}), and a new class needs " + ", ".join(_REQUIRED_FOR_NEW))
             merged[str(class_id)] = StorageClass(id=str(class_id), **values)
         else:
             merged[str(class_id)] = dataclasses.replace(base, **values)

@@ -200,8 +200,7 @@ def _codecs(text: str) -> tuple[str, ...]:
 
 
 def _compute_options(args: argparse.Namespace):
-    from s2c_pipeline.analysis.compute_prices import CPU_HOUR, GPU_HOUR, given_price
-    from s2c_pipeline.analysis.payback import ComputeOptions
+    from s2c_pipeline.analysis.compute_prices import CPU_HOUR, GPU_HOUR, ComputeOptions, given_price
 
     for flag, value in (("--cpu-hour-price", args.cpu_hour_price), ("--gpu-hour-price", args.gpu_hour_price),
                         ("--reads-per-month", args.reads_per_month)):
@@ -237,24 +236,29 @@ def _command(verb: str, args: argparse.Namespace) -> str:
 
 
 def run_analyze(args: argparse.Namespace) -> int:
-    import torch
-
     from s2c_pipeline.analysis import PriceFileError, load_prices
-    from s2c_pipeline.analysis.analysis_report import write_analysis_report
-    from s2c_pipeline.analysis.analyze import AnalyzeOptions, analyze
-    from s2c_pipeline.analysis.sampling import SampleDesign, SampleError
-    from s2c_pipeline.codec.image_codec import ImageCodec
-    from s2c_pipeline.codec.weights import WeightsNotFound
+    from s2c_pipeline.analysis.sampling import SampleDesign
 
-    try:  # everything a typo can break is checked before the first image is coded
+    try:  # everything a typo can break is checked before the heavy imports and the first image
         prices = load_prices(args.prices)
         priced = parse_size(args.assume_size) if args.assume_size else None
         images = args.sample if args.sample is not None or args.fraction is not None else DEFAULT_SAMPLE
         design = SampleDesign(images=images, fraction=args.fraction, shards=args.shards, seed=args.seed)
     except (PriceFileError, ValueError) as exc:
         raise UsageError(str(exc)) from None
+    if args.target_psnr is not None and not 0 < args.target_psnr < 100:
+        raise UsageError(f"--target-psnr {args.target_psnr:g}: expected a PSNR in dB between 0 and 100")
     codecs = _codecs(args.codecs)
     compute = _compute_options(args)
+
+    import torch
+
+    from s2c_pipeline.analysis.analysis_report import write_analysis_report
+    from s2c_pipeline.analysis.analyze import AnalyzeOptions, analyze
+    from s2c_pipeline.analysis.sampling import SampleError
+    from s2c_pipeline.codec.image_codec import ImageCodec
+    from s2c_pipeline.codec.weights import WeightsNotFound
+
     device = checked_device(args)
     if args.threads is not None:
         torch.set_num_threads(max(1, args.threads))
@@ -274,8 +278,6 @@ def run_analyze(args: argparse.Namespace) -> int:
         show_progress=progress_wanted(args),
         storage_options=_storage_options(args.s3_endpoint),
     )
-    if args.target_psnr is not None and not 0 < args.target_psnr < 100:
-        raise UsageError(f"--target-psnr {args.target_psnr:g}: expected a PSNR in dB between 0 and 100")
     try:
         analysis = analyze(args.inputs, codec, options)
     except (FileNotFoundError, ValueError) as exc:
