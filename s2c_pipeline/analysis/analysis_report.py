@@ -20,6 +20,7 @@ from s2c_pipeline.analysis.codec_report import (
     codec_json,
     group_blocks,
     payback_blocks,
+    payback_name,
     payback_plot,
     rd_plot,
     storage_blocks,
@@ -179,8 +180,7 @@ def _payback_headline(paybacks: Sequence[CodecPayback], prices: PriceTable) -> s
     for i, c in enumerate(prices.classes):
         best = min(paybacks, key=lambda p: p.per_class[i].months)
         months = best.per_class[i].months
-        name = best.codec if best.learned else best.codec.upper()
-        parts.append(f"{c.name} {months:,.1f} ({name})" if math.isfinite(months) else f"{c.name} never")
+        parts.append(f"{c.name} {months:,.1f} ({payback_name(best)})" if math.isfinite(months) else f"{c.name} never")
     return "**Months to pay back**, fastest codec per class: " + "; ".join(parts) + "."
 
 

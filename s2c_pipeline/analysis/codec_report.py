@@ -201,7 +201,7 @@ def payback_blocks(analysis: Analysis, paybacks: Sequence[CodecPayback], options
     text += (f", minus the extra decode compute of {fmt_count(options.reads_per_month)} image reads a month."
              if options.reads_per_month else " (no reads counted: `--reads-per-month`).")
     compute_rows = tuple(
-        (display_name_of(p, analysis), fmt_count(p.images), _hours(p.cpu_core_hours), _hours(p.gpu_hours),
+        (payback_name(p), fmt_count(p.images), _hours(p.cpu_core_hours), _hours(p.gpu_hours),
          f"{fmt_usd(p.compute_usd)} ({p.compute_on})", fmt_usd(p.decode_usd_month)) for p in paybacks)
     classes = paybacks[0].per_class if paybacks else ()
     months = tuple(
@@ -213,14 +213,14 @@ def payback_blocks(analysis: Analysis, paybacks: Sequence[CodecPayback], options
         Table(("codec", "images", "CPU core-hours", "GPU-hours", "compute once", "decode $/month"), compute_rows,
               (1, 2, 3, 4, 5)),
         Paragraph("**Months to pay back** (one-off cost in brackets; *never* when the codec saves nothing there):"),
-        Table(("class", "today $/month", *(display_name_of(p, analysis) for p in paybacks)), months,
+        Table(("class", "today $/month", *(payback_name(p) for p in paybacks)), months,
               tuple(range(1, len(paybacks) + 2))),
         Figure(PAYBACK_PNG, "Months until the monthly saving repays compute and moving, per storage class "
                             "(log scale; no bar: never)"),
     ]
 
 
-def display_name_of(p: CodecPayback, analysis: Analysis) -> str:
+def payback_name(p: CodecPayback) -> str:
     return p.codec if p.learned else p.codec.upper()
 
 
@@ -320,7 +320,7 @@ def bytes_plot(analysis: Analysis, out: Path) -> Path:
 
 
 def payback_plot(paybacks: Sequence[CodecPayback], prices: PriceTable, out: Path) -> Path:
-    bars = [CostBar(p.codec if p.learned else p.codec.upper(), [c.months for c in p.per_class],
+    bars = [CostBar(payback_name(p), [c.months for c in p.per_class],
                     LEARNED_COLOUR if p.learned else CLASSICAL_STYLE.get(p.codec, ("black", "x"))[0])
             for p in paybacks]
     return plot_costs([c.name for c in prices.classes], bars, out, "Months to pay back, per storage class",

@@ -20,8 +20,8 @@ log = logging.getLogger(__name__)
 
 SHARDS_DIR = Path("data-cache/demo-shards")
 RUN_DIR = Path("data-cache/demo-run")
-ANALYZE_ARGS = ("--sample", "6", "--shards", "2", "--codecs", "jpeg,webp,avif,jxl", "--assume-size", "100TB",
-                "--seed", "0")
+ANALYZE_ARGS = ("--sample", "12", "--shards", "3", "--codecs", "jpeg,webp,avif,jxl", "--assume-size", "100TB",
+                "--reads-per-month", "1000000", "--threads", "1", "--seed", "0")
 KEEP = (".md", ".png")
 """What is committed: the Markdown and its figures (the JSON and HTML are regenerated at will)."""
 

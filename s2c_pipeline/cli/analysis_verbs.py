@@ -202,8 +202,11 @@ def _codecs(text: str) -> tuple[str, ...]:
 def _compute_options(args: argparse.Namespace):
     from s2c_pipeline.analysis.compute_prices import CPU_HOUR, GPU_HOUR, ComputeOptions, given_price
 
-    for flag, value in (("--cpu-hour-price", args.cpu_hour_price), ("--gpu-hour-price", args.gpu_hour_price),
-                        ("--reads-per-month", args.reads_per_month)):
+    for flag, value in (
+        ("--cpu-hour-price", args.cpu_hour_price),
+        ("--gpu-hour-price", args.gpu_hour_price),
+        ("--reads-per-month", args.reads_per_month),
+    ):
         if value is not None and not (value >= 0 and value < float("inf")):
             raise UsageError(f"{flag} {value:g}: expected a number >= 0")
     if args.gpu_images_per_s is not None and not 0 < args.gpu_images_per_s < float("inf"):
