@@ -371,8 +371,12 @@ def _full_float32(device: torch.device) -> Iterator[None]:
     values moved by one level between 1 and 2 threads (59 with channels_last), with PyTorch's own
     none did, for about 1.35 times oneDNN's g_s time (``benchmarks/determinism.py``)."""
     if device.type == "cpu":
-        with torch.backends.mkldnn.flags(enabled=False):
+        enabled = torch.backends.mkldnn.enabled  # (flags() would also set oneDNN's TF32, with a warning)
+        torch.backends.mkldnn.enabled = False
+        try:
             yield
+        finally:
+            torch.backends.mkldnn.enabled = enabled
         return
     if device.type != "cuda":
         yield

@@ -1,7 +1,10 @@
 """Regenerate the golden test vectors: small `.s2c` files and the hash of their decoded images.
 
-Run only when new bundled weights are added; existing vectors are never rewritten, because they
-are our promise that files written earlier keep decoding (tests/test_vectors.py).
+Run only when new bundled weights or a new format version are added; existing vectors are never
+rewritten, because they are our promise that files written earlier keep decoding
+(tests/test_vectors.py). Vectors of format 2 and later carry the version in their file name and
+the hash of their decoded latents, which must match exactly everywhere (their pixels must be
+within one level of a float64 synthesis; the pixel hash is that of the machine that made them).
 
     python tests/vectors/make_vectors.py
 """
@@ -15,6 +18,7 @@ import numpy as np
 import skimage.data
 from PIL import Image
 
+from s2c_pipeline.bitstream import FORMAT_VERSION
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.imaging import load_image, pixels_sha256
 
@@ -45,7 +49,7 @@ def main() -> int:
     index = json.loads(index_file.read_text()) if index_file.exists() else []
     known = {v["file"] for v in index}
     for name, image, quality in sources():
-        file = f"{codec.model_name}-{codec.weights.weights_id}-{name}.s2c"
+        file = f"{codec.model_name}-{codec.weights.weights_id}-v{FORMAT_VERSION}-{name}.s2c"
         if file in known:
             continue
         data = codec.encode(load_image(image), quality)
@@ -56,10 +60,12 @@ def main() -> int:
                 "file": file,
                 "model": codec.model_name,
                 "weights_id": codec.weights.weights_id,
+                "format_version": decoded.header.format_version,
                 "quality": quality,
                 "mode": decoded.image.mode,
                 "size": list(decoded.image.size),
                 "decoded_sha256": pixels_sha256(decoded.image),
+                "latents_sha256": decoded.latents_sha256,
             }
         )
         print(f"wrote {file} ({len(data)} bytes)")
