@@ -146,3 +146,33 @@ def test_a_model_without_an_exact_counterpart_keeps_format_1():
     assert not model.supports_integer_path and model.default_path() == FLOAT64_PATH
     code = model.compress_latents(torch.rand(1, 3, 64, 64), 2.0)
     assert code.path == FLOAT64_PATH and torch.equal(model.decode_y(code), code.y_hat)
+
+
+def test_decode_check_accepts_pixel_differences_only_within_the_promise(codec, photo):
+    """What decompress/verify do when the pixel hash differs (as a GPU's float32 g_s may)."""
+    from dataclasses import replace
+
+    from s2c_pipeline.pipeline.decode_job import DecodeFailed, _check_within_promise
+    from s2c_pipeline.pipeline.output_reader import RowRef
+
+    data = codec.encode(photo, 3.0)
+    image = codec.decode(data)
+    ref = RowRef(0, "k", "ok", "k.s2c", 0, len(data), "0" * 64, (), latents_sha256=image.latents_sha256)
+
+    def check(image, ref) -> None:
+        _check_within_promise(codec, data, "k.s2c", 10**8, image, ref, "f" * 64)
+
+    check(image, ref)  # another machine's pixel hash, same latents, pixels within one level
+    moved = image.rgb.copy()
+    moved[0, 0] = np.where(moved[0, 0] < 255, moved[0, 0] + 1, 254)
+    check(replace(image, rgb=moved), ref)  # one level off: still the promise
+    moved[5, 5] = (moved[5, 5].astype(int) + 128) % 256
+    with pytest.raises(DecodeFailed, match="levels from a float64 synthesis"):
+        check(replace(image, rgb=moved), ref)
+    with pytest.raises(DecodeFailed, match="so do the decoded latents"):
+        check(image, replace(ref, latents_sha256="1" * 64))
+    with pytest.raises(DecodeFailed, match="bit-exactly"):
+        check(image, replace(ref, latents_sha256=None))  # a row written before format 2
+    old = codec.decode(codec.encode(photo, 3.0, format_version=1))
+    with pytest.raises(DecodeFailed, match="bit-exactly"):
+        check(old, replace(ref, latents_sha256=old.latents_sha256))  # format 1: pixels must match
