@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import skimage.data
 import torch
@@ -441,3 +442,24 @@ def test_an_unknown_compile_mode_is_refused_before_training(tmp_path, pack):
     assert r.returncode != 0
     assert "compile must be empty or one of default, reduce-overhead, max-autotune" in r.stderr
     assert not (tmp_path / "last.pt").exists()
+
+
+def test_validation_on_a_photo_split_trains_on_every_pack_image(tmp_path, pack):
+    """validation=FOLDER validates on centre crops of FOLDER/validation/*.png (the split that
+    chooses checkpoints), so val_images=0 is allowed; a folder without the split is a usage error
+    that names the fetch command, and val_images=0 without it is refused."""
+    photos = tmp_path / "photos"
+    (photos / "validation").mkdir(parents=True)
+    rng = np.random.default_rng(3)
+    for i, size in enumerate(((320, 256), (256, 384))):
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(photos / "validation" / f"v{i}.png")
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=0",
+              "--set", "val_every=2", "--set", "threads=1", "--set", "steps=2"]
+    r = s2c("train", *common, "--set", f"validation={photos}", "--set", f"out={tmp_path / 'run'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [2] and len(history[0]["val"]) == 6
+    r = s2c("train", *common, "--set", f"validation={tmp_path / 'nowhere'}", "--set", f"out={tmp_path / 'b'}")
+    assert r.returncode == 2 and "python -m s2c_pipeline.photos.fetch" in r.stderr, r.stderr[-2000:]
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'c'}")
+    assert r.returncode == 2 and "val_images must be at least 1" in r.stderr, r.stderr[-2000:]

@@ -52,11 +52,20 @@ def run_train(args: argparse.Namespace) -> int:
         cfg = load_train_config(args.config, args.overrides)
     except (ValueError, OSError) as exc:
         raise UsageError(str(exc)) from None
-    if not Path(cfg.data).exists():
+    from s2c_pipeline.train.datapack import pack_files
+
+    if not any(p.exists() for p in pack_files(cfg.data)):
         raise UsageError(
             f"training data pack {cfg.data} not found; build it with "
             "`python -m s2c_pipeline.photos.fetch` then `python -m s2c_pipeline.train.datapack` (docs/photos.md)"
         )
+    if cfg.validation:
+        from s2c_pipeline.photos import validation_photo_files
+
+        try:
+            validation_photo_files(Path(cfg.validation))
+        except FileNotFoundError as exc:
+            raise UsageError(str(exc)) from None
     if args.ray_workers:
         from s2c_pipeline.train.ray_train import train_on_ray
 

@@ -42,6 +42,10 @@ class TrainConfig:
     quality_weights: tuple[float, ...] = ()
     val_every: int = 250
     val_images: int = 4  # held-out pack images (the last ones) used for validation
+    # A photo folder with a validation/ split (data-cache/photos, from photos.fetch): validate on
+    # centre crops of those photos instead, and train on every pack image. The split is disjoint
+    # from training and evaluation, so it can choose checkpoints (docs/photos.md).
+    validation: str = ""
     checkpoint_every: int = 250
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
@@ -79,6 +83,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.compile and self.compile not in COMPILE_MODES:
             raise ValueError(f"compile must be empty or one of {', '.join(COMPILE_MODES)}, not {self.compile!r}")
+        if not self.validation and self.val_images < 1:
+            raise ValueError(
+                "val_images must be at least 1, or validation must name a photo folder with a validation/ "
+                "split (validation=data-cache/photos)"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -48,15 +48,32 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def validation_batch(pack: DataPack, indices: list[int], size: int = 256) -> torch.Tensor:
+def validation_batch(images: Sequence[np.ndarray], size: int = 256) -> torch.Tensor:
+    """Centre crops of (H, W, 3) uint8 images, all cut to the largest size that every image allows
+    (a multiple of 64, at most ``size``), as one float batch in [0, 1]."""
     crops = []
-    for i in indices:
-        im = pack.image(i)
+    for im in images:
         s = min(size, im.shape[0] // 64 * 64, im.shape[1] // 64 * 64)
         y, x = (im.shape[0] - s) // 2, (im.shape[1] - s) // 2
         crops.append(torch.from_numpy(np.ascontiguousarray(im[y : y + s, x : x + s])).permute(2, 0, 1))
     s = min(c.shape[1] for c in crops)
     return torch.stack([c[:, :s, :s] for c in crops]).float() / 255.0
+
+
+def validation_images(cfg: TrainConfig, pack: DataPack) -> list[np.ndarray]:
+    """The validation split's photos when ``cfg.validation`` names a photo folder, else the pack's
+    last ``val_images`` images (a held-out slice of the training distribution)."""
+    if cfg.validation:
+        from PIL import Image
+
+        from s2c_pipeline.photos import validation_photo_files
+
+        images = []
+        for path in validation_photo_files(Path(cfg.validation)):
+            with Image.open(path) as img:
+                images.append(np.asarray(img.convert("RGB")))
+        return images
+    return [pack.image(i) for i in range(len(pack) - cfg.val_images, len(pack))]
 
 
 def make_state(cfg: TrainConfig, device: torch.device) -> TrainState:
@@ -259,11 +276,11 @@ def start_run(
     device = configure_device(cfg)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    pack = DataPack(Path(cfg.data))
-    if len(pack) <= cfg.val_images:
+    pack = DataPack(cfg.data)
+    held_out = 0 if cfg.validation else cfg.val_images
+    if len(pack) <= held_out:
         raise ValueError(f"{cfg.data} has {len(pack)} images; need more than val_images={cfg.val_images}")
-    train_idx = list(range(len(pack) - cfg.val_images))
-    val_idx = list(range(len(pack) - cfg.val_images, len(pack)))
+    train_idx = list(range(len(pack) - held_out))
     state = make_state(cfg, device)
     last = out / "last.pt"
     if last.exists():
@@ -297,7 +314,7 @@ def start_run(
         loss_of=loss_function(net, amp, device, cfg.compile),
         sampler=sampler,
         prefetcher=prefetcher,
-        val_batch=validation_batch(pack, val_idx).to(device),
+        val_batch=validation_batch(validation_images(cfg, pack)).to(device),
         lambdas=torch.tensor(state.model.config.lambdas, device=device),
         level_weights=quality_sampling_weights(cfg.quality_weights, len(state.model.config.lambdas), device),
         memory_format=memory_format,
