@@ -181,6 +181,7 @@ def _draws(shards: Path):
 def test_report_ranks_codecs_prices_them_and_pays_back(analysis, tmp_path: Path) -> None:
     from s2c_pipeline.analysis import default_prices
     from s2c_pipeline.analysis.analysis_report import write_analysis_report
+    from s2c_pipeline.analysis.codec_report import codec_label
     from s2c_pipeline.analysis.compute_prices import CPU_HOUR, ComputeOptions
 
     compute = ComputeOptions(gpu_images_per_s=50.0, reads_per_month=1e6, benchmarks=None)
@@ -194,7 +195,7 @@ def test_report_ranks_codecs_prices_them_and_pays_back(analysis, tmp_path: Path)
     if best == analysis.model_name:
         assert f"**{analysis.model_name} stores this data in the fewest bytes**" in markdown
     else:
-        assert f"**{best.upper()} beats {analysis.model_name} on this data**" in markdown
+        assert f"**{codec_label(best)} beats {analysis.model_name} on this data**" in markdown
     scale = 1e14 / analysis.dataset_bytes
     prices = default_prices()
     for entry in report["payback"]:

@@ -18,6 +18,7 @@ from s2c_pipeline.analysis.codec_report import (
     bytes_plot,
     codec_blocks,
     codec_json,
+    codec_label,
     group_blocks,
     payback_blocks,
     payback_name,
@@ -138,7 +139,7 @@ def _blocks(analysis: Analysis, prices: PriceTable, costs: dict[str, list[Layout
             f"**Sample**: {len(analysis.results)} images from {len(analysis.tallies)} shards "
             f"({fmt_bytes(read_bytes)} read); {n_ok} coded at every quality"
             + (f"; not coded: {_statuses(analysis)}" if n_ok < len(analysis.results) else "") + "; codecs: "
-            + ", ".join([analysis.model_name, *(n.upper() for n in analysis.classical)]) + ".",
+            + ", ".join([analysis.model_name, *(codec_label(n) for n in analysis.classical)]) + ".",
             f"**{analysis.model_name} at {analysis.level_name(analysis.reference_index)}**: the output would be "
             f"{_interval(ref.projection.output_bytes, fmt_bytes)}, saving {_share(ref.projection.savings_bytes, d)} "
             f"of today's bytes; mean {fmt_number(ref.bpp.mean)} bpp, PSNR {fmt_number(ref.psnr.mean, 2)} dB.",

@@ -2,9 +2,9 @@
 
 Every codec is a row of the projection: ours at each quality level (or per image at a PSNR
 target), each classical codec matched to it (``matching``), all on the same sampled images, with
-the same estimator, intervals and prices. Progress is one tqdm bar counting sampled images through
-our codec (the classical codecs follow, logged per codec); its total is the sample size, lowered
-when the dataset turns out to hold fewer images.
+the same estimator, intervals and prices. Progress: a tqdm bar counting sampled images through our
+codec (its total is the sample size, lowered when the dataset turns out to hold fewer images), then
+one counting the classical codecs' encodes (no total: a bisection's length is not known ahead).
 """
 
 from __future__ import annotations
@@ -234,18 +234,22 @@ def _classical_rows(classical: Sequence[ClassicalCodec], sources: Sequence[Sampl
                     ours: Sequence[CodecRow], results: Sequence[ImageResult], options: AnalyzeOptions,
                     project_row: Callable[..., CodecRow]) -> tuple[tuple[CodecRow, ...], ...]:
     rows: list[list[CodecRow]] = [[] for _ in ours]
+    bar = tqdm(unit="encode", desc="classical codecs", disable=not options.show_progress or not classical)
+    tick = partial(bar.update, 1)
     for codec in classical:  # the bootstrap seed is the level's: every codec gets the same resamples
         log.info("coding the sample with %s (%s)", codec.name, codec.description)
+        bar.set_postfix_str(codec.name, refresh=False)
         if options.target_psnr is not None:
-            coded = code_to_target(codec, sources, options.target_psnr, options.max_pixels)
+            coded = code_to_target(codec, sources, options.target_psnr, options.max_pixels, tick)
             rows[0].append(project_row(codec.name, ours[0].quality, _per_image_setting(coded), coded, 0,
                                        matched=not any(c.target_missed for c in coded)))
             continue
         included = [[r.coded[i].status == OK for r in results] for i in range(len(ours))]
-        matches = match_levels(codec, sources, [row.psnr.mean for row in ours], included, options.max_pixels)
+        matches = match_levels(codec, sources, [row.psnr.mean for row in ours], included, options.max_pixels, tick)
         for level, (row, match) in enumerate(zip(ours, matches, strict=True)):
             rows[level].append(project_row(codec.name, row.quality, str(match.setting), list(match.coded),
                                            level, matched=match.reached))
+    bar.close()
     return tuple(tuple(r) for r in rows)
 
 

@@ -49,8 +49,16 @@ LEARNED_COLOUR = "tab:red"
 MAX_GROUPS = 20
 
 
+CLASSICAL_LABELS = {"jpeg": "JPEG", "webp": "WebP", "avif": "AVIF", "jxl": "JPEG XL"}
+
+
+def codec_label(codec: str) -> str:
+    """Our model's name as it is; a classical codec's usual name."""
+    return CLASSICAL_LABELS.get(codec, codec)
+
+
 def display_name(row: CodecRow) -> str:
-    return row.codec if row.learned else row.codec.upper()
+    return codec_label(row.codec)
 
 
 def ranked(rows: Sequence[CodecRow]) -> list[CodecRow]:
@@ -100,7 +108,9 @@ def _bytes_interval(i: Interval) -> str:
 
 
 def _ms(value: float) -> str:
-    return f"{value:.3g}" if math.isfinite(value) else "-"
+    if not math.isfinite(value):
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _spread(summary, digits: int) -> str:
@@ -155,7 +165,7 @@ def codec_blocks(analysis: Analysis) -> list[Block]:
         Bullets((verdict(analysis),)),
         Figure(RD_PNG, "Rate-distortion of the sample per codec: each image as a dot, the mean per level as a line"),
         Figure(BYTES_PNG, f"Projected image bytes per codec at {analysis.level_name(analysis.reference_index)} "
-                          f"(whiskers: {conf} interval; dashed: today's image bytes)"),
+                          f"(whiskers: {conf} interval)"),
     ]
     return blocks
 
@@ -221,11 +231,13 @@ def payback_blocks(analysis: Analysis, paybacks: Sequence[CodecPayback], options
 
 
 def payback_name(p: CodecPayback) -> str:
-    return p.codec if p.learned else p.codec.upper()
+    return codec_label(p.codec)
 
 
 def _hours(value: float | None) -> str:
-    return "-" if value is None or not math.isfinite(value) else f"{value:,.3g}"
+    if value is None or not math.isfinite(value):
+        return "-"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def _months(c) -> str:
@@ -293,7 +305,7 @@ def rd_plot(analysis: Analysis, out: Path) -> Path:
         ok = [[c for c in r.coded if c.status == "ok"] for r in rows]
         first = rows[0]
         colour, marker = (LEARNED_COLOUR, "o") if first.learned else CLASSICAL_STYLE.get(first.codec, ("black", "x"))
-        label = f"{first.codec} ({analysis.weights_id})" if first.learned else first.codec.upper()
+        label = f"{first.codec} ({analysis.weights_id})" if first.learned else codec_label(first.codec)
         series.append(RDSeries(
             label, [c.bpp for per in ok for c in per], [c.psnr for per in ok for c in per],
             [ms_ssim_to_db(c.ms_ssim) for per in ok for c in per],
@@ -313,9 +325,9 @@ def bytes_plot(analysis: Analysis, out: Path) -> Path:
     return plot_intervals(
         [display_name(r) + f" ({r.setting})" for r in rows], [i.value / mb for i in images],
         [i.low / mb for i in images], [i.high / mb for i in images],
-        colours, out, f"Projected image bytes at {analysis.level_name(analysis.reference_index)}",
+        colours, out, f"Projected image bytes at {analysis.level_name(analysis.reference_index)}; today "
+                      f"{fmt_bytes(rows[0].projection.source_image_bytes.value)}",
         "MB (10^6 bytes) of coded images in the listed dataset",
-        reference=rows[0].projection.source_image_bytes.value / mb,
     )
 
 

@@ -155,9 +155,11 @@ def fmt_usd(x: float) -> str:
     """Whole dollars from $100, else three significant digits, never in exponent notation."""
     if not math.isfinite(x):
         return "-"
-    if abs(x) >= 100 or x == 0:
+    if x < 0:
+        return "-" + fmt_usd(-x)
+    if x >= 100 or x == 0:
         return f"${x:,.0f}"
-    digits = max(2, 2 - math.floor(math.log10(abs(x))))
+    digits = max(2, 2 - math.floor(math.log10(x)))
     return f"${x:.{digits}f}"
 
 

@@ -119,9 +119,14 @@ def smallest_setting(reaches: Callable[[int], bool]) -> tuple[int, bool]:
     return lo, True
 
 
+def _nothing() -> None:
+    return None
+
+
 def code_to_target(codec: ClassicalCodec, sources: Sequence[SampledSource], target_psnr: float,
-                   max_pixels: int) -> tuple[CodedImage, ...]:
-    """Each image at the smallest setting reaching ``target_psnr`` (module doc)."""
+                   max_pixels: int, tick: Callable[[], object] = _nothing) -> tuple[CodedImage, ...]:
+    """Each image at the smallest setting reaching ``target_psnr`` (module doc); ``tick`` is called
+    once per encode (progress)."""
     out = []
     for source in sources:
         rgb = _pixels(source, max_pixels)
@@ -133,6 +138,7 @@ def code_to_target(codec: ClassicalCodec, sources: Sequence[SampledSource], targ
         def reaches(setting: int, rgb: np.ndarray = rgb, cache: dict[int, Probe] = cache) -> bool:
             if setting not in cache:
                 cache[setting] = probe(codec, rgb, setting)
+                tick()
             return cache[setting].psnr >= target_psnr
 
         try:
@@ -140,13 +146,16 @@ def code_to_target(codec: ClassicalCodec, sources: Sequence[SampledSource], targ
         except (OSError, ValueError, RuntimeError):
             setting = HIGHEST  # measure_full records the encoder's error
         out.append(measure_full(codec, rgb, setting, len(source.data), target_psnr=target_psnr))
+        tick()
     return tuple(out)
 
 
 def match_levels(codec: ClassicalCodec, sources: Sequence[SampledSource], targets: Sequence[float],
-                 included: Sequence[Sequence[bool]], max_pixels: int) -> tuple[LevelMatch, ...]:
+                 included: Sequence[Sequence[bool]], max_pixels: int, tick: Callable[[], object] = _nothing
+                 ) -> tuple[LevelMatch, ...]:
     """For each target mean PSNR (ours at a level), the smallest setting whose weighted mean PSNR
-    over the ``included`` images of that level (those our codec coded) reaches it (module doc)."""
+    over the ``included`` images of that level (those our codec coded) reaches it (module doc);
+    ``tick`` is called once per encode (progress)."""
     cache: dict[int, list[Probe | None]] = {}
 
     def probes(setting: int) -> list[Probe | None]:
@@ -158,6 +167,7 @@ def match_levels(codec: ClassicalCodec, sources: Sequence[SampledSource], target
                     row.append(None if rgb is None else probe(codec, rgb, setting))
                 except (OSError, ValueError, RuntimeError):
                     row.append(None)
+                tick()
             cache[setting] = row
         return cache[setting]
 
@@ -177,5 +187,6 @@ def match_levels(codec: ClassicalCodec, sources: Sequence[SampledSource], target
             rgb = _pixels(source, max_pixels)
             coded.append(_not_coded(source, setting, max_pixels) if rgb is None
                          else measure_full(codec, rgb, setting, len(source.data)))
+            tick()
         out.append(LevelMatch(target, setting, mean_psnr(setting, mask), reached, tuple(coded)))
     return tuple(out)
