@@ -139,13 +139,38 @@ def test_a_truncated_format_2_string_is_refused(codec, photo):
 
 def test_a_model_without_an_exact_counterpart_keeps_format_1():
     torch.manual_seed(0)
-    model = create_model("s2c-conv-small", hyper_depth=1).eval()  # S2C blocks inside h_s
+    model = create_model("s2c-conv-small").eval()
+    hyper = model.latent_codec.latent_codec["hyper"]
+    hyper.h_s = torch.nn.Sequential(*hyper.h_s, torch.nn.Tanh())  # no exact counterpart
     model.update()
-    with pytest.raises(UnsupportedLayer, match="S2CBlock"):
-        IntegerNet(model.latent_codec.latent_codec["hyper"].h_s)
+    with pytest.raises(UnsupportedLayer, match="Tanh"):
+        IntegerNet(hyper.h_s)
     assert not model.supports_integer_path and model.default_path() == FLOAT64_PATH
     code = model.compress_latents(torch.rand(1, 3, 64, 64), 2.0)
     assert code.path == FLOAT64_PATH and torch.equal(model.decode_y(code), code.y_hat)
+
+
+@pytest.mark.parametrize("name", ["s2c-conv-small", "s2c-hybrid-small"])
+def test_s2c_blocks_in_h_s_are_exact_and_close_to_the_float_network(name, threads):
+    """The paper-size configs have S2C blocks in h_s (hyper_depth=1): LayerNorm, GELU or GEGLU,
+    LeakyReLU. Their fixed-point twins give identical integers for any threads, layout and batch,
+    and stay close to the float network they replace."""
+    torch.manual_seed(0)
+    model = create_model(name, hyper_depth=1).eval()
+    model.update()
+    h_s = model.latent_codec.latent_codec["hyper"].h_s
+    net = IntegerNet(h_s)
+    z = torch.randint(-8, 9, (4, model.config.hyper_channels, 6, 5)).double()
+    threads(1)
+    reference = net(z * 4096)
+    threads(2)
+    assert torch.equal(net(z * 4096), reference)
+    assert torch.equal(net((z * 4096).contiguous(memory_format=torch.channels_last)), reference)
+    assert torch.equal(torch.cat([net(z[i : i + 1] * 4096) for i in range(4)]), reference)
+    expected = h_s.double()(z)
+    assert (reference / 4096 - expected).abs().max() < 0.01 * expected.abs().max()
+    code = model.compress_latents(torch.rand(1, 3, 128, 128), 3.0)
+    assert code.path == INTEGER_PATH and torch.equal(model.decode_y(code), code.y_hat)
 
 
 def test_decode_check_accepts_pixel_differences_only_within_the_promise(codec, photo):

@@ -128,42 +128,65 @@ class IntegerConv2d:
         return acc.mul_(self.inverse_scale).floor_().clamp_(-ACT_LIMIT, ACT_LIMIT)
 
 
+class _Relu:
+    def __call__(self, x: Tensor) -> Tensor:
+        return x.clamp_min(0)
+
+    def to(self, device: torch.device) -> _Relu:
+        return self
+
+
+@dataclass(frozen=True)
+class _PixelShuffle:
+    factor: int
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return F.pixel_shuffle(x, self.factor)
+
+    def to(self, device: torch.device) -> _PixelShuffle:
+        return self
+
+
 class IntegerNet:
-    """A chain of integer convolutions, ReLUs and pixel shuffles: the fixed-point twin of an
-    ``nn.Sequential`` of ``Conv2d``/``ReLU``/``PixelShuffle`` (nested Sequentials allowed)."""
+    """The fixed-point twin of a probability-path network: an ``nn.Sequential`` (nested allowed) of
+    ``Conv2d``, ``ReLU``, ``PixelShuffle`` and the S2C blocks of ``codec.integer_blocks``."""
 
     def __init__(self, module: nn.Module, device: torch.device | str = "cpu") -> None:
-        self.steps: list[tuple[str, object]] = []
+        self.steps: list = []
         self._convert(module)
         self.to(device)
 
     def _convert(self, module: nn.Module) -> None:
+        from s2c_pipeline.codec import integer_blocks  # they build IntegerNets themselves
+
         if isinstance(module, nn.Sequential):
             for child in module:
                 self._convert(child)
         elif isinstance(module, nn.Conv2d):
-            self.steps.append(("conv", IntegerConv2d.from_conv(module)))
+            self.steps.append(IntegerConv2d.from_conv(module))
         elif isinstance(module, nn.ReLU):
-            self.steps.append(("relu", None))
+            self.steps.append(_Relu())
         elif isinstance(module, nn.PixelShuffle):
-            self.steps.append(("shuffle", module.upscale_factor))
+            self.steps.append(_PixelShuffle(module.upscale_factor))
         elif isinstance(module, nn.Identity):
             pass
         else:
-            raise UnsupportedLayer(
-                f"{type(module).__name__} has no exact fixed-point counterpart yet (supported: Conv2d, "
-                "ReLU, PixelShuffle); this model codes its streams with the float64 path (format 1)"
-            )
+            self.steps.append(integer_blocks.convert(module))
 
     def to(self, device: torch.device | str) -> IntegerNet:
-        self.steps = [
-            (kind, arg.to(torch.device(device)) if kind == "conv" else arg) for kind, arg in self.steps
-        ]
+        self.steps = [step.to(torch.device(device)) for step in self.steps]
         return self
 
     @property
     def convs(self) -> list[IntegerConv2d]:
-        return [arg for kind, arg in self.steps if kind == "conv"]
+        """Every integer convolution inside, in order (for the bound table)."""
+        found: list[IntegerConv2d] = []
+        for step in self.steps:
+            if isinstance(step, IntegerConv2d):
+                found.append(step)
+            elif hasattr(step, "convs"):
+                found.extend(step.convs)
+        return found
 
     def __call__(self, x: Tensor) -> Tensor:
         """x: float64 integers at scale 2**-ACT_FRAC_BITS, |x| <= ACT_LIMIT; same for the result."""
@@ -172,17 +195,6 @@ class IntegerNet:
             return self._run(x)
 
     def _run(self, x: Tensor) -> Tensor:
-        for kind, arg in self.steps:
-            if kind == "conv":
-                x = arg(x)
-            elif kind == "relu":
-                x = x.clamp_min(0)
-            else:
-                x = F.pixel_shuffle(x, arg)
+        for step in self.steps:
+            x = step(x)
         return x
-
-
-def to_fixed(x: Tensor) -> Tensor:
-    """Real values -> clamped integers at scale 2**-ACT_FRAC_BITS (float64). Only for values that are
-    already exact multiples of 2**-12 or for the encoder's own, not yet coded, inputs."""
-    return torch.round(x.to(torch.float64) * ONE).clamp_(-ACT_LIMIT, ACT_LIMIT)

@@ -81,6 +81,8 @@ class IntegerEntropyCoder:
         ]
         medians = self.entropy_bottleneck._get_medians().detach().to("cpu", torch.float64)
         self.z_median = torch.round(medians * ONE).reshape(1, -1, 1, 1).to(device)
+        self.trace: list[tuple[Tensor, Tensor]] | None = None
+        """When a list, every pass appends its (CDF indexes, means) (``benchmarks/determinism.py``)."""
         self.thresholds = [
             torch.floor(gc.scale_table[:-1].to("cpu", torch.float64) * ONE).contiguous().to(device)
             for gc in self.conditionals
@@ -117,6 +119,8 @@ class IntegerEntropyCoder:
                     ctx = unembed(self.context_prediction[k](anchors))[1]
                 scales, means = self.entropy_parameters[k](torch.cat([ctx, params_[i]], dim=1)).chunk(2, 1)
                 indexes = torch.searchsorted(self.thresholds[k], scales.contiguous(), right=False)
+                if self.trace is not None:
+                    self.trace.append((indexes.to("cpu"), means.to("cpu")))
                 symbols = step(k, i, indexes, means)
                 halves[i] = symbols.to(self.device, torch.float64) * ONE + means
             y_hat[:, self.bounds[k] : self.bounds[k + 1]] = embed(halves)
