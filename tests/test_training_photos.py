@@ -175,6 +175,23 @@ def test_dedup_keeps_distinct_photos_of_one_layout() -> None:
     assert set(deduplicate(copy)) == {"g3"}
 
 
+def test_detail_check_tells_copies_from_second_views() -> None:
+    from skimage.data import stereo_motorcycle
+
+    monarch = next(p for p in evaluation_photos() if p.name == "monarch").load()
+    buf = io.BytesIO()
+    monarch.resize((384, 256), Image.Resampling.BILINEAR).save(buf, format="JPEG", quality=40)
+    copy = thumbs(Image.open(io.BytesIO(buf.getvalue())))
+    original = thumbs(monarch)
+    assert similarity.similarity(original[1], copy[1]) > 0.99
+    assert similarity.is_copy((original[0], copy[0]), (original[1], copy[1]))
+    left, right, _ = stereo_motorcycle()
+    a, b = thumbs(Image.fromarray(left)), thumbs(Image.fromarray(right))
+    assert similarity.similarity(a[0], b[0]) > similarity.THRESHOLD  # the coarse test pairs them
+    assert similarity.similarity(a[1], b[1]) < 0.25  # the detail test does not
+    assert not similarity.is_copy((a[0], b[0]), (a[1], b[1]))
+
+
 def test_several_packs_read_as_one_and_rebuild_identically(tmp_path: Path) -> None:
     photos = []
     for name in ("retina.jpg", "hubble_deep_field.jpg", "rocket.jpg", "retina.jpg"):
