@@ -302,7 +302,7 @@ def _analysis_summary(analysis, paths: list[Path]) -> str:
     lines = [
         f"{len(analysis.shard_sizes)} shards, {fmt_bytes(d)}; sampled {len(analysis.results)} images from "
         f"{len(analysis.tallies)} shards in {analysis.seconds:.0f} s; {analysis.model_name} ({analysis.weights_id})",
-        f"{'codec':<16} {'setting':<12} {'bpp':>7} {'PSNR dB':>8}  {'projected output [95% interval]':<34} "
+        f"{'codec':<16} {'setting':<22} {'bpp':>7} {'PSNR dB':>8}  {'projected output [95% interval]':<34} "
         f"{'saved':>6}",
     ]
     for index in range(len(analysis.per_quality)):
@@ -310,7 +310,8 @@ def _analysis_summary(analysis, paths: list[Path]) -> str:
             out = q.projection.output_bytes
             interval = f"{fmt_bytes(out.value)} [{fmt_bytes(out.low)}, {fmt_bytes(out.high)}]"
             lines.append(
-                f"{q.codec:<16} {q.setting[:12]:<12} {q.bpp.mean:>7.3f} {q.psnr.mean:>8.2f}  {interval:<34} "
+                f"{q.codec:<16} {q.setting.removeprefix('per image: '):<22} {q.bpp.mean:>7.3f} "
+                f"{q.psnr.mean:>8.2f}  {interval:<34} "
                 f"{100 * q.projection.savings_bytes.value / d:>5.1f}%"
             )
     lines.append(verdict(analysis).replace("**", ""))
