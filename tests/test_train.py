@@ -5,6 +5,7 @@ import math
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -463,3 +464,19 @@ def test_validation_on_a_photo_split_trains_on_every_pack_image(tmp_path, pack):
     assert r.returncode == 2 and "python -m s2c_pipeline.photos.fetch" in r.stderr, r.stderr[-2000:]
     r = s2c("train", *common, "--set", f"out={tmp_path / 'c'}")
     assert r.returncode == 2 and "val_images must be at least 1" in r.stderr, r.stderr[-2000:]
+
+
+def test_train_throughput_benchmark_times_settings_side_by_side_and_reports_failures(tmp_path):
+    """benchmarks/train_throughput.py: each rung a row with crops/s from its median step; a setting
+    that cannot start (here an unknown model) is a row with the reason, not a crash."""
+    out = tmp_path / "tt.json"
+    cmd = [sys.executable, str(Path(__file__).parents[1] / "benchmarks" / "train_throughput.py"), "--device", "cpu", "--patch", "64", "--batch", "2",
+           "--steps", "2", "--warmup", "1", "--crop-candidates", "1", "--settings", "eager,fused-adam",
+           "--batch-multiples", "", "--json", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [row["setting"] for row in rows] == ["eager", "fused-adam"]
+    assert all(row["steps"] == 2 and row["crops_per_s"] > 0 and math.isfinite(row["final_loss"]) for row in rows)
+    r = subprocess.run([*cmd[:-2], "--model", "s2c-nonexistent", "--settings", "eager"], capture_output=True, text=True)
+    assert r.returncode == 0 and "failed: KeyError" in r.stdout, r.stdout[-2000:]
