@@ -293,7 +293,7 @@ def test_analyze_and_report_on_s3_match_local(s3_server, crops: Path, compressed
 
     assert coded(remote) == coded(local) and len(coded(local)) == 4
     # the same bitstreams; decoded pixels may differ by rounding between processes (docs/codec.md)
-    psnr = [[c["psnr"] for c in i["coded"]] for r in (remote, local) for i in r["images"]]
+    psnr = [c["psnr"] for r in (remote, local) for i in r["images"] for c in i["coded"]]
     assert psnr[:4] == pytest.approx(psnr[4:], abs=0.01)
     assert remote["qualities"][0]["projection"] == local["qualities"][0]["projection"]
 
