@@ -194,9 +194,9 @@ class S2CFormer(nn.Module):
         return next(self.g_s.parameters()).device
 
     @torch.no_grad()
-    def compress_latents(self, x: Tensor, quality: float) -> LatentCode:
+    def compress_latents(self, x: Tensor, quality: float, path: str | None = None) -> LatentCode:
         """x: (1, 3, H, W) in [0, 1] with H, W multiples of STRIDE, on the model's device."""
-        return self.compress_latents_batch(x, [quality])[0]
+        return self.compress_latents_batch(x, [quality], path=path)[0]
 
     @torch.no_grad()
     def compress_latents_batch(
