@@ -15,6 +15,7 @@ Several packs of at most 60 MB each (the training set no longer fits one):
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import glob
 import hashlib
 import io
@@ -318,10 +319,20 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="provenance (default: the sources.json that fetch wrote beside --photos)",
     )
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="pack only photos whose file name matches one of these globs (repeatable; default: all)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     photos = sorted(
-        p for p in args.photos.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}
+        p
+        for p in args.photos.iterdir()
+        if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".webp"}
+        and (args.include is None or any(fnmatch.fnmatch(p.name, g) for g in args.include))
     )
     sources = _load_sources(args.sources or args.photos.parent / "sources.json")
     if args.out:
