@@ -36,8 +36,10 @@ bench: $(STAMP)
 photos: $(STAMP)
 	$(PY) -m s2c_pipeline.photos.fetch
 
+# The small wallpaper pack of configs/train-small-cpu.yaml: the packages of the earlier default set.
 pack: photos
-	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --out data-cache/train-pack.tar
+	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --out data-cache/train-pack.tar \
+		$(foreach g,$(filter-out enlightenment-*,$(WALLPAPERS)),--include '$(g)')
 
 # The whole training split as packs of at most 60 MB (train-pack-1.tar, ...), and the validation pack;
 # training reads them all with data: data-cache/train-pack-*.tar (docs/photos.md).

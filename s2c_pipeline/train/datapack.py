@@ -1,8 +1,8 @@
 """The training-data pack: the training photos as one small tar that can travel to a GPU machine.
 
 A GPU machine here cannot fetch anything and takes at most 64 MB along, so the photos prepared by
-``python -m s2c_pipeline.photos.fetch`` (93 MB of PNG, 222 MB with Enlightenment) are shrunk to at
-most ``max_side`` and stored as WebP q95 (about 42 dB PSNR, chroma at half resolution) in an
+``python -m s2c_pipeline.photos.fetch`` (382 MB of training PNGs) are shrunk to at most
+``max_side`` and stored as WebP q95 (about 42 dB PSNR, chroma at half resolution) in an
 uncompressed tar, with ``index.json`` as the first member. Reading needs only numpy and Pillow (no
 torch), so the same reader serves CPU tests and GPU training. Sizes are in docs/photos.md.
 
