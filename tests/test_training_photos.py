@@ -17,7 +17,14 @@ from s2c_pipeline.photos import similarity, training_photo_files, validation_pho
 from s2c_pipeline.photos.catalogue import evaluation_photos
 from s2c_pipeline.photos.fetch import VALIDATION_MAX_PIXELS, Source, deduplicate, thumbs, write_photos
 from s2c_pipeline.photos.rcc import RccError, rcc_files, write_rcc
-from s2c_pipeline.photos.scan import Collection, candidates, dark_fraction, stellarium_credits
+from s2c_pipeline.photos.scan import (
+    Collection,
+    candidates,
+    dark_fraction,
+    dep5_lookup,
+    dep5_stanzas,
+    stellarium_credits,
+)
 from s2c_pipeline.train.datapack import DataPack, build_datapacks, pack_files
 
 skimage_data = pytest.importorskip("skimage.data")
@@ -89,6 +96,52 @@ def test_collection_scans_a_bundle_and_a_folder(tmp_path: Path) -> None:
         assert dark_fraction(img) == 1.0
     with pytest.raises(FileNotFoundError, match="nothing matches"):
         candidates(Collection("x", "1", "k", "usr/none/*.png", "", ""), root)
+
+
+COPYRIGHT = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+Copyright: 2014 Some Coder
+License: GPL-3+
+
+Files: src/activities/zoo/resource/animals/koala.jpg
+       src/activities/zoo/resource/animals/lemur.jpg
+Copyright: David Iliff
+License: CC-BY-SA-3.0
+Comment: https://commons.wikimedia.org/wiki/File:Koala_climbing_tree.jpg
+
+Files: src/activities/zoo/resource/animals/lemur.jpg
+Copyright: Sannse
+License: CC-BY-SA-2.0
+ .
+ A second paragraph of licence text.
+"""
+
+
+def test_debian_copyright_gives_each_bundled_photo_its_licence_and_credit(tmp_path: Path) -> None:
+    stanzas = dep5_stanzas(COPYRIGHT)
+    assert [s.licence for s in stanzas] == ["GPL-3+", "CC-BY-SA-3.0", "CC-BY-SA-2.0"]
+    koala = dep5_lookup(stanzas, "src/activities/zoo/resource/animals/koala.webp")  # renamed .jpg
+    assert koala is not None and koala.copyright == "David Iliff" and "Koala_climbing" in koala.comment
+    lemur = dep5_lookup(stanzas, "src/activities/zoo/resource/animals/lemur.webp")
+    assert lemur is not None and lemur.copyright == "Sannse"  # the last stanza that matches wins
+    other = dep5_lookup(stanzas, "src/activities/zoo/resource/animals/bison.webp")
+    assert other is not None and other.patterns == ("*",)
+
+    root = tmp_path / "pkg"
+    (root / "usr/share/doc/zoo").mkdir(parents=True)
+    (root / "usr/share/doc/zoo/copyright").write_text(COPYRIGHT)
+    photo = _webp(_photo("retina.jpg").resize((600, 600)))
+    files = {f"zoo/src/activities/zoo/resource/animals/{n}.webp": photo for n in ("koala", "bison")}
+    (root / "zoo.rcc").write_bytes(write_rcc(files))
+    zoo = Collection(
+        "zoo-data", "1", "zoo", "zoo.rcc", "GPL-3+", "Zoo authors", "*.webp",
+        copyright_file="usr/share/doc/zoo/copyright", copyright_root="zoo/",
+    )  # fmt: skip
+    bison, koala_c = candidates(zoo, root)
+    assert (bison.licence, bison.credit) == ("GPL-3+ (debian/copyright, Files: *)", "Zoo authors")
+    assert koala_c.licence == "CC-BY-SA-3.0 (debian/copyright)"
+    assert koala_c.credit.startswith("David Iliff; https://commons.wikimedia.org/")
 
 
 def _source(name: str, img: Image.Image, split: str = "train", dark: float = 1.0) -> Source:

@@ -41,6 +41,9 @@ class Collection:
         skip: file stem -> reason, for images that are not photographs or are not wanted.
         max_dark_fraction: skip a photo when more of its pixels than this are below DARK_LEVEL.
         credits_file: a Stellarium ``textures.json`` beside the files, read for per-image credits.
+        copyright_file: a machine-readable ``debian/copyright`` (DEP-5) whose ``Files:`` stanzas
+            give a licence and credit per image; ``copyright_root`` is the prefix of a member path
+            that the stanzas' paths leave out (``gcompris/``).
     """
 
     package: str
@@ -54,6 +57,8 @@ class Collection:
     skip: Mapping[str, str] = field(default_factory=dict)
     max_dark_fraction: float = 1.0
     credits_file: str | None = None
+    copyright_file: str | None = None
+    copyright_root: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,56 @@ def stellarium_credits(path: Path) -> dict[str, str]:
     return credits
 
 
+@dataclass(frozen=True)
+class CopyrightStanza:
+    """One ``Files:`` paragraph of a DEP-5 ``debian/copyright``."""
+
+    patterns: tuple[str, ...]
+    copyright: str
+    licence: str
+    comment: str
+
+
+def dep5_stanzas(text: str) -> list[CopyrightStanza]:
+    """The ``Files:`` paragraphs of a DEP-5 copyright file, in file order (the last match wins)."""
+    stanzas = []
+    for block in re.split(r"\n[ \t]*\n", text):
+        fields: dict[str, list[str]] = {}
+        key = None
+        for line in block.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key].append(line.strip())
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key.strip()] = [value.strip()]
+        if "Files" in fields:
+            stanzas.append(
+                CopyrightStanza(
+                    tuple(" ".join(fields["Files"]).split()),
+                    " ".join(v for v in fields.get("Copyright", []) if v and v != "."),
+                    (fields.get("License") or [""])[0],
+                    " ".join(fields.get("Comment", [])),
+                )
+            )
+    return stanzas
+
+
+def dep5_lookup(stanzas: list[CopyrightStanza], path: str) -> CopyrightStanza | None:
+    """The stanza that covers ``path`` (the last that matches, as DEP-5 says). The extension is not
+    compared where a pattern names one file: packages rename ``x.jpg`` to ``x.webp`` when they
+    build resource bundles but keep the copyright file's names."""
+    found = None
+    stem = PurePosixPath(path).with_suffix("").as_posix()
+    for stanza in stanzas:
+        for pattern in stanza.patterns:
+            concrete = not any(c in pattern for c in "*?[")
+            if fnmatch.fnmatchcase(path, pattern) or (
+                concrete and PurePosixPath(pattern).with_suffix("").as_posix() == stem
+            ):
+                found = stanza
+    return found
+
+
 def candidates(collection: Collection, root: Path) -> list[Candidate]:
     """The images of ``collection`` in the package unpacked at ``root``, sorted by name.
 
@@ -125,6 +180,9 @@ def candidates(collection: Collection, root: Path) -> list[Candidate]:
     credits: dict[str, str] = {}
     if collection.credits_file:
         credits = stellarium_credits(root / collection.credits_file)
+    stanzas: list[CopyrightStanza] = []
+    if collection.copyright_file:
+        stanzas = dep5_stanzas((root / collection.copyright_file).read_text(encoding="utf-8"))
     found: list[tuple[str, Path, str | None]] = []  # (package path, file, member)
     for file in files:
         rel = file.relative_to(root).as_posix()
@@ -141,12 +199,21 @@ def candidates(collection: Collection, root: Path) -> list[Candidate]:
         stem = names[member or rel]
         source_stem = PurePosixPath(member or rel).stem
         credit = credits.get(source_stem, "")
+        credit = f"{credit} ({collection.credit})" if credit else collection.credit
+        licence = collection.licence
+        if stanzas:
+            stanza = dep5_lookup(stanzas, (member or rel).removeprefix(collection.copyright_root))
+            if stanza is not None and stanza.patterns == ("*",):  # only the package-wide default
+                licence = f"{stanza.licence} (debian/copyright, Files: *)"
+            elif stanza is not None:
+                licence = f"{stanza.licence} (debian/copyright)"
+                credit = "; ".join(x for x in (stanza.copyright, stanza.comment) if x)
         out.append(
             Candidate(
                 name=f"{collection.key}-{stem}",
                 path=rel,
-                licence=collection.licence,
-                credit=f"{credit} ({collection.credit})" if credit else collection.credit,
+                licence=licence,
+                credit=credit,
                 split=collection.split,
                 file=file,
                 member=member,
@@ -181,6 +248,8 @@ def _gcompris(key: str, split: str = "train") -> Collection:
         _GCOMPRIS_CREDIT,
         inner="*.webp",
         split=split,
+        copyright_file="usr/share/doc/gcompris-qt-data/copyright",
+        copyright_root="gcompris/",
     )
 
 
