@@ -16,6 +16,7 @@ from PIL import Image
 from s2c_pipeline.photos import similarity, training_photo_files, validation_photo_files
 from s2c_pipeline.photos.catalogue import evaluation_photos
 from s2c_pipeline.photos.fetch import VALIDATION_MAX_PIXELS, Source, deduplicate, thumbs, write_photos
+from s2c_pipeline.photos.prepare import prepare
 from s2c_pipeline.photos.rcc import RccError, rcc_files, write_rcc
 from s2c_pipeline.photos.scan import (
     Collection,
@@ -75,6 +76,11 @@ def test_collection_scans_a_bundle_and_a_folder(tmp_path: Path) -> None:
     assert found[1].path == "usr/share/app/rcc/monuments.rcc:a/usa/bridge.webp"
     with found[1].open() as img:
         assert img.size == (700, 520)
+        assert prepare(img).lossy  # a lossy (VP8) WebP, whatever its block-edge score
+    lossless = io.BytesIO()
+    hubble.resize((600, 600)).save(lossless, format="WEBP", lossless=True)
+    with Image.open(lossless) as img:
+        assert not prepare(img).lossy
 
     sky = root / "usr/share/sky"
     sky.mkdir(parents=True)
@@ -144,9 +150,9 @@ def test_debian_copyright_gives_each_bundled_photo_its_licence_and_credit(tmp_pa
     assert koala_c.credit.startswith("David Iliff; https://commons.wikimedia.org/")
 
 
-def _source(name: str, img: Image.Image, split: str = "train", dark: float = 1.0) -> Source:
+def _source(name: str, img: Image.Image, split: str = "train", dark: float = 1.0, fmt: str = "PNG") -> Source:
     data = io.BytesIO()
-    img.save(data, format="PNG")
+    img.save(data, format=fmt, quality=75)
     blob = data.getvalue()
     return Source(name, "pkg", "1", f"usr/share/{name}.png", "CC0", "someone", split,
                   lambda: Image.open(io.BytesIO(blob)), dark)  # fmt: skip
@@ -162,7 +168,7 @@ def _sources() -> list[Source]:
     blob = Image.new("RGB", (800, 800))
     blob.paste((200, 180, 160), (350, 350, 450, 450))
     return [
-        _source("retina", retina),
+        _source("retina", retina.resize((900, 900)), fmt="JPEG"),  # q75, too small to wash
         _source("retina_copy", retina_copy),  # a resized q40 copy of retina: dropped
         _source("hubble", hubble),
         _source("monarch_big", monarch.resize((1152, 768))),  # an evaluation photo, enlarged: dropped
@@ -197,6 +203,10 @@ def test_split_is_disjoint_deduplicated_and_deterministic(tmp_path: Path) -> Non
     record = json.loads((tmp_path / "a/sources.json").read_text())["photos"]
     assert {r["split"] for r in record} == {"train", "validation"}
     assert all(r["licence"] == "CC0" and r["credit"] == "someone" for r in record)
+    assert {r["file"]: r["unwashed"] for r in record} == {
+        "train/pkg--retina.png": True, "validation/pkg--rocket_val.png": False,
+        "validation/pkg--hubble_val.png": False,
+    }  # fmt: skip
 
     write_photos(_sources(), tmp_path / "b")
     for split in ("train", "validation"):

@@ -260,6 +260,8 @@ def write_photos(
             "original_size": list(prepared.original_size),
             "output_size": list(image.size),
             "downscale": round(prepared.downscale * factor, 3),
+            # a lossy source that no shrink averaged (too small to wash): its artefacts remain
+            "unwashed": prepared.lossy and prepared.downscale * factor <= 1.0,
         }
     _drop_duplicates(out, records, thumbnails, skipped)
     wanted = {out / str(r["file"]) for r in records.values()}
@@ -274,7 +276,15 @@ def write_photos(
         chosen = [p for p in photos if p["split"] == split]
         pixels = sum(w * h for w, h in (p["output_size"] for p in chosen))  # type: ignore[misc]
         packages = len({p["package"] for p in chosen})
-        log.info("%s: %d photos from %d packages, %.1f MP", split, len(chosen), packages, pixels / 1e6)
+        unwashed = sum(1 for p in chosen if p["unwashed"])
+        log.info(
+            "%s: %d photos from %d packages, %.1f MP; %d from lossy sources too small to wash",
+            split,
+            len(chosen),
+            packages,
+            pixels / 1e6,
+            unwashed,
+        )
     log.info("%d left out (sources.json 'skipped'); %.0f s", len(skipped), time.perf_counter() - started)
     return result
 

@@ -42,6 +42,7 @@ class Prepared:
     blockiness: float
     original_size: tuple[int, int]
     downscale: float
+    lossy: bool = False  # a lossy source (JPEG under q97, lossy WebP, or a block grid), shrunk or not
 
 
 def jpeg_quality(img: Image.Image) -> int | None:
@@ -75,6 +76,18 @@ def blockiness(img: Image.Image) -> float:
     return max(ratios)
 
 
+def lossy_webp(img: Image.Image) -> bool:
+    """Whether ``img`` was opened from a lossy (VP8) WebP file rather than a lossless (VP8L) one."""
+    fp = getattr(img, "fp", None)
+    if img.format != "WEBP" or fp is None:
+        return False
+    position = fp.tell()
+    fp.seek(0)
+    head = fp.read(4096)
+    fp.seek(position)
+    return b"VP8 " in head and b"VP8L" not in head
+
+
 def downscale_factor(size: tuple[int, int], lossy: bool) -> float:
     """How much to shrink a photo of ``size``: up to 4x if ``lossy``, never below MIN_SHORT_SIDE."""
     if not lossy:
@@ -96,14 +109,15 @@ def _to_srgb(img: Image.Image, icc: bytes | None) -> Image.Image:
 def prepare(img: Image.Image) -> Prepared:
     """Orient, convert to sRGB RGB, and shrink ``img`` as the module docstring says."""
     quality = jpeg_quality(img)
+    webp = lossy_webp(img)
     source_format = f"{img.format} q{quality}" if quality is not None else str(img.format)
     if img.mode in ("RGBA", "LA") and img.getchannel("A").getextrema()[0] < 255:
         log.warning("%s image has transparent pixels; its alpha channel is dropped", source_format)
     rgb = _to_srgb(ImageOps.exif_transpose(img).convert("RGB"), img.info.get("icc_profile"))
     blocks = blockiness(rgb)
-    lossy = blocks > BLOCKY or (quality is not None and quality < NEAR_LOSSLESS_QUALITY)
+    lossy = webp or blocks > BLOCKY or (quality is not None and quality < NEAR_LOSSLESS_QUALITY)
     factor = downscale_factor(rgb.size, lossy)
     if factor > 1.0:
         w, h = rgb.size
         rgb = rgb.resize((round(w / factor), round(h / factor)), Image.Resampling.LANCZOS)
-    return Prepared(rgb, source_format, quality, round(blocks, 3), img.size, round(factor, 3))
+    return Prepared(rgb, source_format, quality, round(blocks, 3), img.size, round(factor, 3), lossy)
