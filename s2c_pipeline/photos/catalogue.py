@@ -87,8 +87,9 @@ class EvaluationImage:
     ``prepare`` (the training set's rule) orients it, converts it to sRGB and, if the source is
     lossy, shrinks it by up to 4x but not below a 1024 px short side; a Lanczos shrink then brings
     it to at most EVALUATION_MAX_PIXELS. ``downscale`` is the product of both factors.
-    ``washed`` is False for a lossy source that neither step shrank (its JPEG blocks are still
-    there): such a photo does not belong in the evaluation set, and the tests check none is.
+    ``washed`` is False for a lossy source that the washing downscale did not shrink (the size cap
+    alone is no washing): its JPEG blocks are still there, so it does not belong in the evaluation
+    set, and the tests check none is.
     """
 
     image: Image.Image
