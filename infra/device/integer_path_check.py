@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from s2c_pipeline.codec.image_codec import ImageCodec, codec_for_bitstream
 from s2c_pipeline.codec.zoo import create_model
@@ -91,7 +92,7 @@ def run(device: str, out: Path, hybrid_size: tuple[int, int]) -> dict:
     streams = []
     for i, rgb in enumerate(generated_images()):
         for q in QUALITIES:
-            data = gpu.encode(load_image(rgb), q)
+            data = gpu.encode(load_image(Image.fromarray(rgb)), q)
             (out / f"img{i}-q{q:g}.s2c").write_bytes(data)
             px_d, lat_d, trace_d = traced_decode(gpu, data)
             px_c, lat_c, trace_c = traced_decode(cpu, data)
