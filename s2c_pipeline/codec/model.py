@@ -306,9 +306,13 @@ class S2CFormer(nn.Module):
         image, at a memory cost bounded by the tile. On CUDA, float32 runs without TF32."""
         synthesis = self._decoding_synthesis(dtype)
         device = next(synthesis.parameters()).device
+        y_hat = y_hat.to(device, dtype).contiguous()  # one layout whatever the caller's (it moved pixels)
         with _full_float32(device):
-            # one memory layout whatever the caller's: a channels-last input changed pixels
-            return self._synthesize_tiles(synthesis, y_hat.to(device, dtype).contiguous(), device, tile)
+            if device.type == "cpu" and dtype == torch.float32 and y_hat.shape[0] > 1:
+                # float32 GEMMs of another shape round differently: on the CPU each image of a batch
+                # is synthesized alone, so it gets exactly the pixels of a lone decode
+                return torch.cat([self._synthesize_tiles(synthesis, y[None], device, tile) for y in y_hat])
+            return self._synthesize_tiles(synthesis, y_hat, device, tile)
 
     def _synthesize_tiles(self, synthesis: nn.Module, y_hat: Tensor, device: torch.device, tile: int | None):
         b, _, h, w = y_hat.shape
