@@ -225,3 +225,16 @@ def test_fuzz_script_fails_on_an_uncaught_exception(monkeypatch, capsys):
     monkeypatch.setattr(fuzz, "decode_outcome", crash)
     report = fuzz.run(10, workers=1, seed=0, max_rss_mb=1e9)
     assert report["failed"] and "decoder bug" in report["error"]
+
+
+def test_overflowed_synthesis_values_become_defined_pixels():
+    """float32 synthesis of a crafted stream's extreme latents can give inf or NaN; the pixels are
+    then 255, 0 and 0, not whatever a NaN-to-integer cast happens to give."""
+    import math
+
+    import torch
+
+    from s2c_pipeline.codec.image_codec import _to_uint8
+
+    x = torch.tensor([math.inf, math.nan, -math.inf]).view(1, 3, 1, 1)
+    assert _to_uint8(x).tolist() == [[[255, 0, 0]]]

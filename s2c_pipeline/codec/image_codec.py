@@ -304,4 +304,6 @@ def _pad(x: torch.Tensor) -> torch.Tensor:
 
 
 def _to_uint8(x: torch.Tensor) -> np.ndarray:
-    return (x[0].permute(1, 2, 0).clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
+    # A crafted stream's extreme symbols can overflow float32 synthesis; NaN has no defined uint8 value.
+    x = torch.nan_to_num(x[0].permute(1, 2, 0), nan=0.0, posinf=1.0, neginf=0.0)
+    return (x.clamp(0, 1) * 255.0).round().to(torch.uint8).cpu().numpy()
