@@ -221,13 +221,7 @@ def training_photo_files(root: Path) -> list[Path]:
     Raises:
         FileNotFoundError: when the fetch command has not been run for ``root``.
     """
-    files = sorted((Path(root) / "train").glob("*.png"))
-    if not files:
-        raise FileNotFoundError(
-            f"no training photos under {Path(root) / 'train'}; create them with "
-            f"`python -m s2c_pipeline.photos.fetch --out {root}`"
-        )
-    return files
+    return _split_files(root, "train", "training")
 
 
 def validation_photo_files(root: Path) -> list[Path]:
@@ -237,10 +231,14 @@ def validation_photo_files(root: Path) -> list[Path]:
     Raises:
         FileNotFoundError: when the fetch command has not been run for ``root``.
     """
-    files = sorted((Path(root) / "validation").glob("*.png"))
+    return _split_files(root, "validation", "validation")
+
+
+def _split_files(root: Path, split: str, what: str) -> list[Path]:
+    files = sorted((Path(root) / split).glob("*.png"))
     if not files:
         raise FileNotFoundError(
-            f"no validation photos under {Path(root) / 'validation'}; create them with "
+            f"no {what} photos under {Path(root) / split}; create them with "
             f"`python -m s2c_pipeline.photos.fetch --out {root}`"
         )
     return files
