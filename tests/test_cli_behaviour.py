@@ -134,9 +134,9 @@ def test_refine_help_gives_the_figure_of_the_committed_results(capsys) -> None:
     with pytest.raises(SystemExit):
         main(["encode", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
-    assert f"fewer bits for the same PSNR, {figure} on the evaluation photos" in help_text
+    assert f"fewer bits for the same PSNR, {figure} on the earlier 8 evaluation photos" in help_text
     readme = " ".join((ROOT / "README.md").read_text().split())
-    assert f"fewer bits at the same PSNR ({figure} on the evaluation photos" in readme
+    assert f"fewer bits at the same PSNR ({figure} on the earlier 8 evaluation photos" in readme
 
 
 def test_max_pixels_help_states_the_library_default(capsys) -> None:

@@ -8,7 +8,8 @@ from s2c_pipeline.cli.errors import UsageError
 
 REFINE_HELP = (
     "encoder effort: refine each latent for N steps against its own rate-distortion cost "
-    "(fewer bits for the same PSNR, 1.1 %% on the evaluation photos at 30 steps: docs/results.md; "
+    "(fewer bits for the same PSNR, 1.1 %% on the earlier 8 evaluation photos at 30 steps: "
+    "benchmarks/results/eval-8photos.json; "
     "at the top levels it buys PSNR with a little more rate; decoding unchanged; each step costs "
     "about one decode, "
     "so 30 steps make a CPU encode about 60 times slower; default 0: off)"
