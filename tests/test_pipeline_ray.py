@@ -283,7 +283,9 @@ def _kill_first_busy_actor(killed: list[int], stop: threading.Event) -> None:
 
 @pytest.mark.slow
 def test_an_actor_killed_mid_shard_is_replaced(tmp_path: Path, weights_file: Path) -> None:
-    inputs = make_shards(tmp_path / "in", 2, 6)
+    # Images large enough that a shard outlasts the killer's half-second wait: at 24x32 a format-2
+    # actor could finish its shard first, and an idle actor's death is never noticed.
+    inputs = make_shards(tmp_path / "in", 2, 6, size=(128, 160))
     killed: list[int] = []
     stop = threading.Event()
     killer = threading.Thread(target=_kill_first_busy_actor, args=(killed, stop), daemon=True)
