@@ -137,7 +137,13 @@ def test_a_truncated_format_2_string_is_refused(codec, photo):
         codec.decode(bytes(data))
 
 
-def test_a_model_without_an_exact_counterpart_keeps_format_1():
+def test_a_model_without_an_exact_counterpart_keeps_format_1(monkeypatch):
+    """...and learns that once: later encodes do not rebuild the integer coder to fail again."""
+    from s2c_pipeline.codec import model as model_module
+
+    builds = []
+    real = model_module.IntegerEntropyCoder
+    monkeypatch.setattr(model_module, "IntegerEntropyCoder", lambda *a: builds.append(1) or real(*a))
     torch.manual_seed(0)
     model = create_model("s2c-conv-small").eval()
     hyper = model.latent_codec.latent_codec["hyper"]
@@ -148,6 +154,7 @@ def test_a_model_without_an_exact_counterpart_keeps_format_1():
     assert not model.supports_integer_path and model.default_path() == FLOAT64_PATH
     code = model.compress_latents(torch.rand(1, 3, 64, 64), 2.0)
     assert code.path == FLOAT64_PATH and torch.equal(model.decode_y(code), code.y_hat)
+    assert model.default_path() == FLOAT64_PATH and len(builds) == 1
 
 
 @pytest.mark.parametrize("name", ["s2c-conv-small", "s2c-hybrid-small"])

@@ -97,7 +97,7 @@ class S2CFormer(nn.Module):
         self.log_inverse_gain = nn.Parameter(-init.clone())
         # Derived float64 copies for coding; a plain dict so nn.Module does not register them as
         # submodules (they must stay out of state_dict, parameters() and .to()).
-        self._caches: dict[str, nn.Module] = {}
+        self._caches: dict[str, nn.Module | UnsupportedLayer] = {}
 
     # ---- training -------------------------------------------------------------------------
     def forward(self, x: Tensor, quality_index: Tensor) -> dict[str, object]:
@@ -173,10 +173,19 @@ class S2CFormer(nn.Module):
         """The fixed-point probability path on the model's device (UnsupportedLayer if this
         architecture has a layer without an exact counterpart; ``supports_integer_path``)."""
         if "integer" not in self._caches:
-            with float64_default():
-                coder = IntegerEntropyCoder(self._coding_model(), self.config.groups, self._device())
-            self._caches["integer"] = coder
-        return self._caches["integer"]
+            try:
+                with float64_default():
+                    self._caches["integer"] = IntegerEntropyCoder(
+                        self._coding_model(), self.config.groups, self._device()
+                    )
+            except UnsupportedLayer as exc:
+                # Cached like the coder (cleared with the weights): default_path() runs on every
+                # encode and must not rebuild the whole coder each time only to fail again.
+                self._caches["integer"] = exc
+        cached = self._caches["integer"]
+        if isinstance(cached, UnsupportedLayer):
+            raise cached
+        return cached
 
     @property
     def supports_integer_path(self) -> bool:
