@@ -51,6 +51,12 @@ SYNTHESIS_TILE = 64
 FLOAT64_PATH, INTEGER_PATH = "float64", "integer"
 CODING_PATHS = (FLOAT64_PATH, INTEGER_PATH)
 
+
+def check_coding_path(path: str) -> str:
+    if path not in CODING_PATHS:
+        raise ValueError(f"unknown coding path {path!r}; expected one of {CODING_PATHS}")
+    return path
+
 log = logging.getLogger(__name__)
 
 
@@ -79,8 +85,7 @@ class LatentCode:
     """Which coding path wrote the strings (and must read them): FLOAT64_PATH or INTEGER_PATH."""
 
     def __post_init__(self) -> None:
-        if self.path not in CODING_PATHS:
-            raise ValueError(f"unknown coding path {self.path!r}; expected one of {CODING_PATHS}")
+        check_coding_path(self.path)
 
 
 class S2CFormer(nn.Module):
@@ -223,9 +228,7 @@ class S2CFormer(nn.Module):
         (``codec.refine``) against the images' unpadded ``image_sizes`` (default: all of x).
         ``path`` is the coding path (default ``default_path()``)."""
         _check_padded(x, len(qualities))
-        path = path or self.default_path()
-        if path not in CODING_PATHS:
-            raise ValueError(f"unknown coding path {path!r}; expected one of {CODING_PATHS}")
+        path = check_coding_path(path or self.default_path())  # before g_a's work, not after it
         gains = [self.gains(q)[0] for q in qualities]
         ys = self.g_a(x)
         if refine is not None and refine.steps > 0:
