@@ -29,7 +29,11 @@ DETAIL_THRESHOLD = 0.5
 def thumbnail(img: Image.Image) -> np.ndarray:
     """A normalised ``THUMBNAIL_SIDE`` square grey thumbnail, float64, as a flat vector."""
     grey = img.convert("L").resize((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX)
-    x = np.asarray(grey, dtype=np.float64).ravel()
+    return _normalised(np.asarray(grey, dtype=np.float64).ravel())
+
+
+def _normalised(x: np.ndarray) -> np.ndarray:
+    """Zero mean and unit variance, so that ``similarity`` is a correlation."""
     return (x - x.mean()) / (x.std() + 1e-6)
 
 
@@ -54,8 +58,7 @@ def detail_thumbnail(img: Image.Image) -> np.ndarray:
     """The normalised high-pass part of a ``DETAIL_SIDE`` square grey thumbnail, as a flat vector."""
     grey = img.convert("L").resize((DETAIL_SIDE, DETAIL_SIDE), Image.Resampling.BOX)
     blurred = grey.filter(ImageFilter.GaussianBlur(2))
-    x = np.asarray(grey, dtype=np.float64).ravel() - np.asarray(blurred, dtype=np.float64).ravel()
-    return (x - x.mean()) / (x.std() + 1e-6)
+    return _normalised(np.asarray(grey, dtype=np.float64).ravel() - np.asarray(blurred, dtype=np.float64).ravel())
 
 
 def is_copy(coarse: tuple[np.ndarray, np.ndarray], detail: tuple[np.ndarray, np.ndarray]) -> bool:
