@@ -90,17 +90,19 @@ def code_image(
     """Our codec at every quality of ``qualities``, or once at the lowest quality reaching ``target_psnr``."""
     source_bytes = len(picked.data)
     done = replace(picked, data=b"")
+    # with a target, one code per image at the quality codec.target picks (NaN until it does)
+    levels = qualities if target_psnr is None else (math.nan,)
     started = time.perf_counter()
     try:
         prepared = prepare_image(picked.data, max_pixels)
     except NotCoded as failure:
         rejected = tuple(CodedImage(q, failure.status, source_bytes, source_bytes, error=failure.error)
-                         for q in (qualities if target_psnr is None else (math.nan,)))
+                         for q in levels)
         return ImageResult(done, rejected)
     source_ms = (time.perf_counter() - started) * 1000
     target = RateTarget("psnr", target_psnr) if target_psnr is not None else None
     coded = []
-    for quality in qualities if target is None else (math.nan,):
+    for quality in levels:
         settings = EncodeSettings(quality, max_pixels, device=str(codec.device), target=target)
         outcome = code_one(prepared, codec, settings)
         if isinstance(outcome, NotCoded):
