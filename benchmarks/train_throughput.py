@@ -44,7 +44,7 @@ from PIL import Image
 import s2c_pipeline.codec  # noqa: F401  (installs the torchvision shim before compressai loads)
 from s2c_pipeline.train.config import TrainConfig
 from s2c_pipeline.train.datapack import build_datapack
-from s2c_pipeline.train.loop import TrainingRun, loss_function, next_batch, start_run, train_step
+from s2c_pipeline.train.loop import TrainingRun, loss_function, next_batch, start_run, train_step, uses_amp
 
 LADDER = ("eager", "device-crops", "fused-adam", "compile")
 
@@ -164,7 +164,7 @@ def check_compile(setting: Setting, tolerance: float) -> dict[str, object]:
         return {"ok": False, "error": setting.error or "the compiled setting did not run"}
     x = next_batch(run)
     q = torch.arange(x.shape[0], device=run.device) % len(run.lambdas)
-    eager = loss_function(run.net, amp=False, device=run.device)
+    eager = loss_function(run.net, amp=uses_amp(run.cfg, run.device), device=run.device)  # as compiled
     losses = {}
     for name, fn in (("eager", eager), ("compiled", run.loss_of)):
         torch.manual_seed(1234)

@@ -248,6 +248,11 @@ def configure_device(cfg: TrainConfig) -> torch.device:
     return device
 
 
+def uses_amp(cfg: TrainConfig, device: torch.device) -> bool:
+    """bf16 autocast of the transforms: asked for, and on CUDA (ignored on CPU)."""
+    return cfg.amp and device.type == "cuda"
+
+
 def loss_function(
     net: torch.nn.Module, amp: bool, device: torch.device, compile_mode: str = ""
 ) -> Callable[[torch.Tensor, torch.Tensor, torch.Tensor], RDLoss]:
@@ -305,13 +310,12 @@ def start_run(
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     state.model.to(memory_format=memory_format)
     net = wrap_model(state.model) if wrap_model else state.model
-    amp = cfg.amp and device.type == "cuda"
     return TrainingRun(
         cfg=cfg,
         state=state,
         device=device,
         net=net,
-        loss_of=loss_function(net, amp, device, cfg.compile),
+        loss_of=loss_function(net, uses_amp(cfg, device), device, cfg.compile),
         sampler=sampler,
         prefetcher=prefetcher,
         val_batch=validation_batch(validation_images(cfg, pack)).to(device),
