@@ -34,7 +34,9 @@ def test_window_attention_is_local_to_windows():
 def test_registry_names_and_overrides():
     names = model_names()
     for family in ("s2c-identity", "s2c-conv", "s2c-attention", "s2c-hybrid"):
-        assert family in names and f"{family}-small" in names
+        assert family in names and f"{family}-small" in names and f"{family}-medium" in names
+    sizes = [sum(p.numel() for p in create_model(f"s2c-conv{size}").parameters()) for size in ("-small", "-medium", "")]
+    assert sizes == sorted(sizes)  # small < medium < the paper's size
     cfg = get_config("s2c-hybrid")
     assert cfg.spatial == ("sepconv", "winattn", "winattn") and cfg.ffn == "gated"
     assert cfg.widths == (128, 192, 256) and cfg.latent_channels == 320 and cfg.hyper_channels == 192

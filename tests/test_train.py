@@ -13,7 +13,7 @@ import skimage.data
 import torch
 from PIL import Image
 
-from s2c_pipeline.codec.weights import load_checkpoint
+from s2c_pipeline.codec.weights import file_sha256, load_checkpoint
 from s2c_pipeline.train.config import load_train_config
 from s2c_pipeline.train.datapack import build_datapack
 from s2c_pipeline.train.loop import quality_sampling_weights
@@ -460,6 +460,21 @@ def test_validation_on_a_photo_split_trains_on_every_pack_image(tmp_path, pack):
     assert r.returncode == 0, r.stderr[-2000:]
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [2] and len(history[0]["val"]) == 6
+    # The split also picks the checkpoint: best.pt is the step with the lowest mean level loss, and
+    # the export takes it, whichever step came last. The data option may be a glob of packs.
+    r = s2c("train", *common[:-2], "--set", "steps=6", "--set", "lr=0.003", "--set", f"validation={photos}",
+            "--set", f"data={pack.parent}/pack*.tar", "--set", f"out={tmp_path / 'run'}", "--export", tmp_path / "export")
+    assert r.returncode == 0, r.stderr[-2000:]
+    history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
+    scores = {h["step"]: sum(v["loss"] for v in h["val"]) / len(h["val"]) for h in history}
+    best_step = min(scores, key=scores.get)
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["step"] == best_step
+    assert torch.load(tmp_path / "run" / "best.pt", weights_only=True)["step"] == best_step
+    (exported,) = (tmp_path / "export").glob("s2c-conv-small-*.pt")
+    _model, recipe = load_checkpoint(exported)
+    assert recipe["checkpoint"] == "best.pt" and recipe["steps"] == best_step
+    assert recipe["final_validation"]["step"] == best_step
+    assert recipe["data"] == {"file": "pack.tar", "sha256": file_sha256(pack)}
     r = s2c("train", *common, "--set", f"validation={tmp_path / 'nowhere'}", "--set", f"out={tmp_path / 'b'}")
     assert r.returncode == 2 and "python -m s2c_pipeline.photos.fetch" in r.stderr, r.stderr[-2000:]
     r = s2c("train", *common, "--set", f"out={tmp_path / 'c'}")

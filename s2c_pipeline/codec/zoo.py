@@ -18,6 +18,17 @@ _SMALL = {
     "context_widths": (64, 64),
     "ffn_ratio": 2.0,
 }
+# One size up, for the capacity comparison of issue 18 (benchmarks/capacity.py, docs/weights.md):
+# 1.5x the widths, two blocks a stage and a wider latent, still well under the paper's size.
+_MEDIUM = {
+    "widths": (96, 144, 192),
+    "depths": (2, 2, 2),
+    "latent_channels": 256,
+    "hyper_channels": 128,
+    "hyper_depth": 0,
+    "context_widths": (96, 96),
+    "ffn_ratio": 2.0,
+}
 
 _VARIANTS = {
     "s2c-identity": {"spatial": ("identity",) * 3},
@@ -31,6 +42,7 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {}
 for _family, _fields in _VARIANTS.items():
     MODEL_CONFIGS[_family] = ModelConfig(name=_family, **_PAPER, **_fields)
     MODEL_CONFIGS[f"{_family}-small"] = ModelConfig(name=f"{_family}-small", **_SMALL, **_fields)
+    MODEL_CONFIGS[f"{_family}-medium"] = ModelConfig(name=f"{_family}-medium", **_MEDIUM, **_fields)
 
 
 def model_names() -> list[str]:

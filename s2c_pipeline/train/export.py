@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import platform
@@ -23,24 +24,41 @@ def hardware_description(train_cfg: dict) -> str:
     return f"{platform.machine()} CPU ({os.cpu_count()} cores), {threads} torch thread(s) (torch {torch.__version__})"
 
 
+def run_checkpoint(run_dir: Path) -> Path:
+    """The checkpoint a run exports: ``best.pt`` when the run validated on a validation split (the
+    split picks, not the last step), else ``last.pt``."""
+    best = run_dir / "best.pt"
+    return best if best.exists() else run_dir / "last.pt"
+
+
+def data_files(pattern: str) -> list[dict[str, str | None]]:
+    """The training packs a ``data`` option names (a file or a glob), each with its sha256."""
+    files = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+    return [{"file": Path(f).name, "sha256": file_sha256(Path(f)) if Path(f).exists() else None} for f in files]
+
+
 def export_run(run_dir: Path, out_dir: Path, *, command: str | None = None) -> WeightsEntry:
-    """Export ``run_dir/last.pt``; the recipe records data, steps, wall time, hardware, command."""
-    ckpt = torch.load(run_dir / "last.pt", map_location="cpu", weights_only=True)
+    """Export the run's checkpoint (``run_checkpoint``); the recipe records data, steps, wall time,
+    hardware, command and the validation of the exported step."""
+    checkpoint = run_checkpoint(run_dir)
+    ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     model = S2CFormer(ModelConfig.from_dict(ckpt["model_config"]))
     model.load_state_dict(ckpt["model"])
     train_cfg = ckpt["train_config"]
-    data = Path(train_cfg["data"])
     history = run_dir / "history.jsonl"
-    last_val = json.loads(history.read_text().splitlines()[-1]) if history.exists() else None
+    validations = [json.loads(line) for line in history.read_text().splitlines()] if history.exists() else []
+    at_step = [v for v in validations if v["step"] == ckpt["step"]]
+    packs = data_files(train_cfg["data"])
     recipe = {
         "model": model.config.name,
         "steps": ckpt["step"],
         "wall_seconds": round(ckpt["wall_seconds"], 1),
         "hardware": hardware_description(train_cfg),
-        "data": {"file": data.name, "sha256": file_sha256(data) if data.exists() else None},
+        "data": packs[0] if len(packs) == 1 else packs,
         "train_config": train_cfg,
         "command": command or " ".join(sys.argv),
-        "final_validation": last_val,
+        "checkpoint": checkpoint.name,
+        "final_validation": at_step[-1] if at_step else (validations[-1] if validations else None),
     }
     return export_checkpoint(model, out_dir, recipe)
 

@@ -198,15 +198,36 @@ def lr_dropped(cfg: TrainConfig, state: TrainState) -> bool:
 
 @torch.no_grad()
 def validate(model: S2CFormer, batch: torch.Tensor) -> list[dict[str, float]]:
-    """Estimated bpp and PSNR per quality level on fixed held-out crops."""
+    """Estimated bpp, PSNR and rate-distortion loss (at the level's lambda) per quality level on
+    fixed held-out crops."""
     model.eval()
     rows = []
-    for q in range(model.config.num_qualities):
+    for q, lam in enumerate(model.config.lambdas):
         idx = torch.full((batch.shape[0],), q, dtype=torch.long, device=batch.device)
-        rd = rate_distortion(batch, model(batch, idx), torch.zeros(batch.shape[0], device=batch.device))
-        rows.append({"quality": q + 1, "bpp": rd.bpp.mean().item(), "psnr": rd.psnr.mean().item()})
+        rd = rate_distortion(batch, model(batch, idx), torch.full((batch.shape[0],), lam, device=batch.device))
+        rows.append(
+            {"quality": q + 1, "bpp": rd.bpp.mean().item(), "psnr": rd.psnr.mean().item(), "loss": rd.loss.item()}
+        )
     model.train()
     return rows
+
+
+def validation_score(rows: Sequence[dict[str, float]]) -> float:
+    """One number per validation, lower is better: the levels' losses averaged, every level alike."""
+    return sum(r["loss"] for r in rows) / len(rows)
+
+
+def keep_if_best(state: TrainState, cfg: TrainConfig, rows: Sequence[dict[str, float]]) -> bool:
+    """Save ``best.pt`` (and ``best.json``) when this validation beats every earlier one of the run:
+    with a validation split, it is the split that picks the checkpoint to export, not the last step."""
+    out = Path(cfg.out)
+    score = validation_score(rows)
+    record = out / "best.json"
+    if record.exists() and json.loads(record.read_text())["score"] <= score:
+        return False
+    save_training_checkpoint(state, cfg, out / "best.pt")
+    record.write_text(json.dumps({"step": state.step, "score": score}) + "\n")
+    return True
 
 
 @dataclass
@@ -388,6 +409,8 @@ def validate_and_checkpoint(
         if run.is_main:
             with run.history.open("a") as f:
                 f.write(json.dumps(record) + "\n")
+            if cfg.validation and keep_if_best(state, cfg, rows):
+                log.info("step %d: best validation so far (%.4f), saved best.pt", state.step, validation_score(rows))
             log.info(
                 "step %d val %s",
                 state.step,
