@@ -222,7 +222,7 @@ def _compute_options(args: argparse.Namespace):
 def _storage_options(endpoint: str | None) -> dict:
     if endpoint is None:
         return {}
-    from s2c_pipeline.pipeline.config import s3_storage_options
+    from s2c_pipeline.shards.storage import s3_storage_options
 
     return s3_storage_options(endpoint)
 

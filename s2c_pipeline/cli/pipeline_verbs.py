@@ -136,7 +136,7 @@ def run_compress(args: argparse.Namespace) -> int:
     from s2c_pipeline.codec.weights import WeightsNotFound
     from s2c_pipeline.pipeline import ResumeRefused, RunConfig, SchedulerError, compress, format_summary
     from s2c_pipeline.pipeline.codec_spec import resolve_codec, resolve_quality
-    from s2c_pipeline.pipeline.config import s3_storage_options
+    from s2c_pipeline.shards.storage import s3_storage_options
 
     try:
         config = RunConfig(
@@ -177,7 +177,7 @@ def run_compress(args: argparse.Namespace) -> int:
 
 def _decode_config(args: argparse.Namespace):
     from s2c_pipeline.pipeline import DecodeConfig
-    from s2c_pipeline.pipeline.config import s3_storage_options
+    from s2c_pipeline.shards.storage import s3_storage_options
 
     return DecodeConfig(
         actors=args.actors,

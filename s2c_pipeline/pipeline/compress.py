@@ -19,11 +19,12 @@ from s2c_pipeline.pipeline.codec_spec import resolve_codec, resolve_quality
 from s2c_pipeline.pipeline.config import RunConfig
 from s2c_pipeline.pipeline.index import write_index
 from s2c_pipeline.pipeline.layout import OutputLayout
+from s2c_pipeline.pipeline.pool_records import SchedulerReport
 from s2c_pipeline.pipeline.progress import CompressProgress
 from s2c_pipeline.pipeline.results import RunSummary, ShardResult, ShardStats
 from s2c_pipeline.pipeline.resume import ShardTask, plan_shards
 from s2c_pipeline.pipeline.run_record import check_or_write_run_record, identity, new_run_id, store_weights
-from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler, SchedulerReport
+from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler
 from s2c_pipeline.shards import expand_inputs
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,6 @@ from ``repr`` and never serialised (run.json is built from ``identity`` and ``ex
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,15 +110,3 @@ class DecodeConfig:
     """Checkpoint files to search besides the bundled ones (bitstreams name their weights)."""
     storage_options: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-
-def s3_storage_options(endpoint: str | None) -> dict[str, Any]:
-    """fsspec options for an S3-compatible endpoint; credentials come from the environment only.
-
-    Also sets the botocore checksum mode S3-compatible servers need (botocore >= 1.36 sends CRC32
-    checksums they refuse) unless the user already chose one.
-    """
-    if endpoint is None:
-        return {}
-    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
-    os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
-    return {"client_kwargs": {"endpoint_url": endpoint}}

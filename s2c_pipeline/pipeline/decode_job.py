@@ -7,7 +7,7 @@ synthesis of them: the promise of ``docs/codec.md`` (latents exact everywhere, p
 level across devices). Any other mismatch is an error for that sample (the PNG is not written),
 never a silent difference. Samples that were
 not coded (status other than ok) have their original image among the carried members, so they
-are restored verbatim. Names are checked before anything is written (``output_paths``), except
+are restored verbatim. Names are checked before anything is written (``shards.names``), except
 those of ``bad_name`` samples going into a WebDataset tar: that tar gets them as the input had them.
 
 Failure policy: whatever goes wrong with one sample (a bitstream that does not decode, a name, a
@@ -33,7 +33,7 @@ from s2c_pipeline.bitstream import BitstreamError, decode_container
 from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec, codec_for_bitstream
 from s2c_pipeline.imaging import image_to_png_bytes, metrics
 from s2c_pipeline.pipeline.compress_shard import BAD_NAME, OK
-from s2c_pipeline.pipeline.output_paths import UnsafeName, check_relative_name, join_url, safe_local_path
+from s2c_pipeline.pipeline.output_paths import join_url, safe_local_path
 from s2c_pipeline.pipeline.output_reader import (
     RowRef,
     ShardMismatch,
@@ -43,6 +43,7 @@ from s2c_pipeline.pipeline.output_reader import (
 )
 from s2c_pipeline.pipeline.sample_names import decoded_name
 from s2c_pipeline.shards import ShardContents, TarShardWriter, filesystem, publish, read_range, read_shard
+from s2c_pipeline.shards.names import UnsafeName, check_relative_name
 from s2c_pipeline.shards.storage import is_local
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,8 @@ from s2c_pipeline.pipeline.config import DecodeConfig
 from s2c_pipeline.pipeline.decode_job import DecodeResult, DecodeTask
 from s2c_pipeline.pipeline.index import read_markers
 from s2c_pipeline.pipeline.layout import OutputLayout
-from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler, SchedulerReport
+from s2c_pipeline.pipeline.pool_records import SchedulerReport
+from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler
 from s2c_pipeline.shards import filesystem
 
 log = logging.getLogger(__name__)

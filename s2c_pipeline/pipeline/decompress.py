@@ -23,9 +23,9 @@ from s2c_pipeline.pipeline.config import DecodeConfig
 from s2c_pipeline.pipeline.decode_job import FORMATS, PNG, DecodeResult, DecodeTask
 from s2c_pipeline.pipeline.decode_run import SHARD_COLUMN, committed_manifest, run_decode_tasks
 from s2c_pipeline.pipeline.layout import OutputLayout
-from s2c_pipeline.pipeline.output_paths import UnsafeName, check_relative_name
 from s2c_pipeline.pipeline.output_reader import sample_rows
 from s2c_pipeline.pipeline.selection import select_rows
+from s2c_pipeline.shards.names import UnsafeName, check_relative_name
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from s2c_pipeline.pipeline.scheduler import TaskFailure
+from s2c_pipeline.pipeline.pool_records import TaskFailure
 
 
 @dataclass(frozen=True)

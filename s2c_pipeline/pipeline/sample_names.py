@@ -5,7 +5,7 @@ are carried verbatim (under ``shards.normalise_name``) and its row gets status `
 ``decompress --format webdataset`` restores it exactly and ``--format png`` says why it cannot.
 The reasons, all found within one shard:
 
-* a name ``output_paths`` refuses: a backslash, a control character, ``::`` (fsspec's URL chaining), a drive letter, an empty or
+* a name ``shards.names`` refuses as a file name: a backslash, a control character, ``::`` (fsspec's URL chaining), a drive letter, an empty or
   ``.`` path component, a component over 255 bytes;
 * a key that more than one sample has (their files would replace each other, and a coded sample
   next to a carried one of the same key would merge into one WebDataset sample);
@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from s2c_pipeline.pipeline.output_paths import UnsafeName, check_relative_name
 from s2c_pipeline.shards import Member, Sample, normalise_name
+from s2c_pipeline.shards.names import UnsafeName, check_relative_name
 
 DECODED_EXTENSION = "png"
 

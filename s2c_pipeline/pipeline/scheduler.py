@@ -30,6 +30,8 @@ from typing import Any, Generic, TypeVar
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
+from s2c_pipeline.pipeline.pool_records import ActorPlan, SchedulerReport, TaskFailure
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -40,38 +42,6 @@ _PENDING_LOG_EVERY_S = 30.0
 
 class SchedulerError(RuntimeError):
     """The run cannot go on at all (no actor starts); the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class TaskFailure:
-    """A task that used up its tries: the error of each try, oldest first.
-
-    ``retryable`` is False when the last error said another try would meet the same (so a re-run
-    will not help until the input is fixed)."""
-
-    name: str
-    errors: tuple[str, ...]
-    retryable: bool = True
-
-
-@dataclass(frozen=True)
-class SchedulerReport:
-    failures: tuple[TaskFailure, ...]
-    actor_deaths: int
-    retries: int
-    nodes: tuple[str, ...]
-    """Node ids where actors ran."""
-    startup_s: float = 0.0
-    """From the start of ``run`` until the last of the first actors was ready (model loaded)."""
-
-
-@dataclass(frozen=True)
-class ActorPlan:
-    """How many actors to start and with which resources; ``notice`` is logged once."""
-
-    count: int
-    options: dict[str, Any]
-    notice: str
 
 
 @dataclass

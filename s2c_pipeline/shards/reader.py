@@ -10,7 +10,7 @@ Error policy, by kind:
   file is, so that it never becomes a done shard.
 - damage in the tar itself (truncation, corrupt header, corrupt gzip data): not retried, the bytes
   would not change. Samples before the damage are returned and the damage becomes a problem line.
-- hostile or unusable members (``..`` or absolute names, links, devices, no extension): skipped,
+- hostile or unusable members (names ``shards.names`` refuses, links, devices, no extension): skipped,
   each named in a problem line. Repeated keys: both samples kept, the repeat reported.
 
 Gzip-compressed shards (recognised by their magic bytes, whatever the suffix) are decompressed as
@@ -27,6 +27,7 @@ from fsspec.spec import AbstractBufferedFile
 
 from s2c_pipeline.shards.filetype import GZIP_MAGIC, not_a_tar_message
 from s2c_pipeline.shards.gzipstream import GzipSource
+from s2c_pipeline.shards.names import member_name_problem
 from s2c_pipeline.shards.records import DEFAULT_MAX_MEMBER_BYTES, Member, Sample, ShardContents, split_name
 from s2c_pipeline.shards.storage import STORAGE_ERRORS, describe_error, filesystem, is_transient
 from s2c_pipeline.shards.tarstream import CHUNK, NotATar, TarDamage, TarEntry, iter_tar
@@ -211,7 +212,7 @@ class _SampleGrouper:
             target = f" -> {entry.linkname!r}" if entry.linkname else ""
             self.problems.append(f"{where} is a {entry.kind}{target}; not read")
             return
-        unsafe = _unsafe_name(entry.name)
+        unsafe = member_name_problem(entry.name)
         if unsafe:
             self.problems.append(f"{where} {unsafe}; not read")
             return
@@ -261,17 +262,3 @@ class _SampleGrouper:
             self.samples.append(Sample(self._key, tuple(self._members)))
         self._members = []
 
-
-def _unsafe_name(name: str) -> str | None:
-    """Why a member name must not be used as a path, or None when it is safe."""
-    if not name:
-        return "has an empty name"
-    if name.startswith("/"):
-        return "has an absolute path"
-    if ".." in name.split("/"):
-        return "has a '..' path component"
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        return "has a name that is not valid UTF-8"
-    return None

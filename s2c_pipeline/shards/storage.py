@@ -15,6 +15,7 @@ import tempfile
 import urllib.parse
 import uuid
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import fsspec.core
@@ -283,3 +284,16 @@ def read_range(url: str, offset: int, length: int, *, storage_options: dict | No
             "of them (is the offset from another version of this shard?)"
         )
     return data
+
+
+def s3_storage_options(endpoint: str | None) -> dict[str, Any]:
+    """fsspec options for an S3-compatible endpoint; credentials come from the environment only.
+
+    Also sets the botocore checksum mode S3-compatible servers need (botocore >= 1.36 sends CRC32
+    checksums they refuse) unless the user already chose one.
+    """
+    if endpoint is None:
+        return {}
+    os.environ.setdefault("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+    os.environ.setdefault("AWS_RESPONSE_CHECKSUM_VALIDATION", "when_required")
+    return {"client_kwargs": {"endpoint_url": endpoint}}

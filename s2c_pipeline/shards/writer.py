@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import tarfile
 
+from s2c_pipeline.shards.names import UnsafeName, member_name_problem
 from s2c_pipeline.shards.tarstream import BLOCK
 
 
@@ -30,13 +31,14 @@ class TarShardWriter:
         """Append a member and return the byte offset of its DATA (not its header) in the tar.
 
         Raises:
-            ValueError: an empty, absolute or ``..`` name (readers would refuse it), or a writer
-                that is already finished.
+            UnsafeName: a name no tar member may have (``shards.names.member_name_problem``:
+                readers would refuse it).
+            ValueError: a writer that is already finished.
         """
         if self._finished:
             raise ValueError("TarShardWriter.add after finish()")
-        if not name or name.startswith("/") or ".." in name.split("/") or name.endswith("/"):
-            raise ValueError(f"member name {name!r} is not a relative file path")
+        if (problem := member_name_problem(name)) is not None:
+            raise UnsafeName(f"member name {name!r} {problem}: not a relative file path")
         info = tarfile.TarInfo(name)
         info.size = len(data)
         info.mtime = 0

@@ -1,12 +1,13 @@
 """Regenerate the example reports in docs/analysis-example/ from the demo sample shards.
 
-    python -m s2c_pipeline.analysis.example [--weights FILE] [--out docs/analysis-example]
+    python -m s2c_pipeline.cli.analysis_example [--weights FILE] [--out docs/analysis-example]
 
 Builds the demo shards (the evaluation photos through ``build_sample_shards``) under
 ``data-cache/demo-shards/``, runs ``s2c analyze`` on them, then ``s2c compress`` (a local Ray) into
 ``data-cache/demo-run/`` and ``s2c report`` on that run into ``OUT/run-report/``, so the projection
 can be compared with what the run wrote. Run it from the repository root; every command is printed
-and recorded at the top of its report.
+and recorded at the top of its report. It lives in ``cli/`` because it drives the ``s2c`` verbs
+themselves, so the reports say which commands made them; ``analysis/`` knows no CLI.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ KEEP = (".md", ".png")
 
 
 def main(argv: list[str] | None = None) -> int:
-    from s2c_pipeline.cli import analysis_verbs
     from s2c_pipeline.cli import main as cli
     from s2c_pipeline.photos import evaluation_photos
     from s2c_pipeline.shards.samples import build_sample_shards
@@ -42,8 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.shards_dir.exists():
         shutil.rmtree(args.shards_dir)
     build_sample_shards(args.shards_dir, [(p.name, p.load()) for p in evaluation_photos()])
-    if analysis_verbs not in cli.VERBS:  # until cli/main.py lists the analysis verbs itself
-        cli.VERBS = (*cli.VERBS, analysis_verbs)
     weights = ["--weights", str(args.weights)] if args.weights is not None else []
     if RUN_DIR.exists():
         shutil.rmtree(RUN_DIR)
