@@ -35,7 +35,10 @@ def test_registry_names_and_overrides():
     names = model_names()
     for family in ("s2c-identity", "s2c-conv", "s2c-attention", "s2c-hybrid"):
         assert family in names and f"{family}-small" in names and f"{family}-medium" in names
-    sizes = [sum(p.numel() for p in create_model(f"s2c-conv{size}").parameters()) for size in ("-small", "-medium", "")]
+    sizes = [
+        sum(p.numel() for p in create_model(f"s2c-conv{size}").parameters())
+        for size in ("-small", "-medium", "")
+    ]
     assert sizes == sorted(sizes)  # small < medium < the paper's size
     cfg = get_config("s2c-hybrid")
     assert cfg.spatial == ("sepconv", "winattn", "winattn") and cfg.ffn == "gated"
@@ -106,7 +109,9 @@ print(hashlib.sha256(b"".join(code.strings)).hexdigest(), hashlib.sha256(y.numpy
 
 def test_coding_is_identical_with_one_and_two_threads():
     outputs = [
-        subprocess.run([sys.executable, "-c", _THREADS_SCRIPT, str(n)], capture_output=True, text=True, check=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", _THREADS_SCRIPT, str(n)], capture_output=True, text=True, check=True
+        ).stdout
         for n in (1, 2)
     ]
     assert outputs[0] == outputs[1]

@@ -34,7 +34,9 @@ def run_checkpoint(run_dir: Path) -> Path:
 def data_files(pattern: str) -> list[dict[str, str | None]]:
     """The training packs a ``data`` option names (a file or a glob), each with its sha256."""
     files = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-    return [{"file": Path(f).name, "sha256": file_sha256(Path(f)) if Path(f).exists() else None} for f in files]
+    return [
+        {"file": Path(f).name, "sha256": file_sha256(Path(f)) if Path(f).exists() else None} for f in files
+    ]
 
 
 def export_run(run_dir: Path, out_dir: Path, *, command: str | None = None) -> WeightsEntry:
@@ -104,7 +106,9 @@ def retire(weights_id: str, *, commit: str, left_in: str, directory: Path = BUND
     index = json.loads(index_file.read_text())
     matches = [e for e in index if e["sha256"].startswith(weights_id) and "retired" not in e]
     if len(matches) != 1:
-        raise ValueError(f"{weights_id!r} matches {len(matches)} bundled checkpoints; give a longer weights id")
+        raise ValueError(
+            f"{weights_id!r} matches {len(matches)} bundled checkpoints; give a longer weights id"
+        )
     (e,) = matches
     if e.get("current", True):
         raise ValueError(f"{e['file']} is the current {e['model_name']} checkpoint; bundle a newer one first")

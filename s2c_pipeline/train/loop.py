@@ -204,9 +204,16 @@ def validate(model: S2CFormer, batch: torch.Tensor) -> list[dict[str, float]]:
     rows = []
     for q, lam in enumerate(model.config.lambdas):
         idx = torch.full((batch.shape[0],), q, dtype=torch.long, device=batch.device)
-        rd = rate_distortion(batch, model(batch, idx), torch.full((batch.shape[0],), lam, device=batch.device))
+        rd = rate_distortion(
+            batch, model(batch, idx), torch.full((batch.shape[0],), lam, device=batch.device)
+        )
         rows.append(
-            {"quality": q + 1, "bpp": rd.bpp.mean().item(), "psnr": rd.psnr.mean().item(), "loss": rd.loss.item()}
+            {
+                "quality": q + 1,
+                "bpp": rd.bpp.mean().item(),
+                "psnr": rd.psnr.mean().item(),
+                "loss": rd.loss.item(),
+            }
         )
     model.train()
     return rows
@@ -322,7 +329,9 @@ def start_run(
     if cfg.crops_on_device:
         sampler = DeviceCropSampler(pack, train_idx, cfg.patch, seed, cfg.crop_candidates, device)
     else:
-        sampler = CropSampler(pack, train_idx, cfg.patch, seed, cfg.crop_candidates, workers=cfg.loader_threads)
+        sampler = CropSampler(
+            pack, train_idx, cfg.patch, seed, cfg.crop_candidates, workers=cfg.loader_threads
+        )
     prefetcher = (
         Prefetcher(lambda: sampler.batch(cfg.batch_size), pin=device.type == "cuda")
         if cfg.loader_threads and not cfg.crops_on_device
@@ -410,7 +419,11 @@ def validate_and_checkpoint(
             with run.history.open("a") as f:
                 f.write(json.dumps(record) + "\n")
             if cfg.validation and keep_if_best(state, cfg, rows):
-                log.info("step %d: best validation so far (%.4f), saved best.pt", state.step, validation_score(rows))
+                log.info(
+                    "step %d: best validation so far (%.4f), saved best.pt",
+                    state.step,
+                    validation_score(rows),
+                )
             log.info(
                 "step %d val %s",
                 state.step,
@@ -421,7 +434,11 @@ def validate_and_checkpoint(
     if run.is_main and (state.step % cfg.checkpoint_every == 0 or done or out_of_time):
         save_training_checkpoint(state, cfg, Path(cfg.out) / "last.pt")
     if out_of_time:
-        log.info("stopping at step %d after %.1f minutes (max_minutes); rerun to resume", state.step, cfg.max_minutes)
+        log.info(
+            "stopping at step %d after %.1f minutes (max_minutes); rerun to resume",
+            state.step,
+            cfg.max_minutes,
+        )
     return done or out_of_time
 
 
@@ -439,7 +456,9 @@ def train(
     """
     run = start_run(cfg, is_main=is_main, wrap_model=wrap_model)
     state = run.state
-    bar = tqdm(total=cfg.steps, initial=state.step, disable=None if is_main else True, desc=cfg.model, unit="step")
+    bar = tqdm(
+        total=cfg.steps, initial=state.step, disable=None if is_main else True, desc=cfg.model, unit="step"
+    )
     profiler = step_profiler(cfg.profile_steps, run.device, Path(cfg.out)) if is_main else None
     run.net.train()
     run.started, run.wall_at_start = time.monotonic(), state.wall_seconds
