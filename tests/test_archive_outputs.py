@@ -152,7 +152,7 @@ def test_every_output_file_follows_the_umask(
         _, frame = committed_manifest(layout, {})
         plan = plan_decompress(frame, layout, str(tmp_path / "png"), format="png")
         for task in plan.tasks:
-            run_decode_task(task, codecs=CodecCache([weights_file]), max_pixels=10**7, storage_options={})
+            run_decode_task(task, codecs=CodecCache([(weights_file.name, weights_file.read_bytes())]), max_pixels=10**7, storage_options={})
         exported = export_checkpoint(create_model("s2c-conv-small"), tmp_path / "export", recipe={})
     archive = files_under(tmp_path / "archive")
     assert {p.relative_to(tmp_path / "archive").parts[0] for p in archive} == {

@@ -84,7 +84,7 @@ def _decompress(
     """``decompress`` without Ray: the driver's plan, then each task as a decode actor runs it."""
     _, frame = committed_manifest(layout, {})
     plan = plan_decompress(frame, layout, str(out), where=where, format=format)
-    codecs = CodecCache([weights_file])
+    codecs = CodecCache([(weights_file.name, weights_file.read_bytes())])
     results = [run_decode_task(t, codecs=codecs, max_pixels=10**7, storage_options={}) for t in plan.tasks]
     return summarise(plan, results, (), 0.0)
 

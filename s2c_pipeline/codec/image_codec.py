@@ -22,9 +22,9 @@ from s2c_pipeline.bitstream import BitstreamError, S2CFile, S2CHeader, decode_co
 from s2c_pipeline.codec.model import FLOAT64_PATH, INTEGER_PATH, STRIDE, LatentCode, S2CFormer
 from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.codec.weights import (
+    Checkpoint,
     WeightsEntry,
     WeightsNotFound,
-    describe_entry,
     find_weights,
     load_checkpoint,
 )
@@ -83,14 +83,15 @@ class ImageCodec:
         weights_id: str | None = None,
         device: torch.device | str | None = None,
     ) -> ImageCodec:
-        """The bundled checkpoint of ``model_name`` (default model if None), or ``weights_file``."""
+        """The bundled checkpoint of ``model_name`` (default model if None), or ``weights_file``
+        (read, hashed and loaded once)."""
+        device = torch.device(device) if device is not None else default_device()
         if weights_file is not None:
-            entry = describe_entry(Path(weights_file))
+            model, entry = Checkpoint.read(Path(weights_file)).load(device)
             if model_name is not None and entry.model_name != model_name:
                 raise WeightsNotFound(f"{weights_file} holds {entry.model_name}, not {model_name}")
-        else:
-            entry = find_weights(model_name, weights_id)
-        device = torch.device(device) if device is not None else default_device()
+            return cls(model, entry, device)
+        entry = find_weights(model_name, weights_id)
         model, _ = load_checkpoint(entry.path, device)
         return cls(model, entry, device)
 
@@ -259,16 +260,25 @@ class ImageCodec:
 
 
 def codec_for_bitstream(
-    data: bytes, *, source: str, extra_weights: list[Path] = (), device=None
+    data: bytes, *, source: str, extra_weights: Sequence[Path | Checkpoint] = (), device=None
 ) -> ImageCodec:
-    """Load the codec a bitstream names (model name + weights id), or raise BitstreamError."""
+    """Load the codec a bitstream names (model name + weights id), or raise BitstreamError.
+
+    ``extra_weights`` (files, or checkpoints already in memory) are searched before the bundled
+    ones; only the one whose hash the bitstream names is loaded.
+    """
     header = decode_container(data, source=source).header
-    extra = [describe_entry(Path(p)) for p in extra_weights]
+    device = torch.device(device) if device is not None else default_device()
+    for weights in extra_weights:
+        checkpoint = weights if isinstance(weights, Checkpoint) else Checkpoint.read(Path(weights))
+        if checkpoint.weights_id == header.weights_id:
+            model, entry = checkpoint.load(device)
+            if entry.model_name == header.model_name:
+                return ImageCodec(model, entry, device)
     try:
-        entry = find_weights(header.model_name, header.weights_id, extra)
+        entry = find_weights(header.model_name, header.weights_id)
     except WeightsNotFound as exc:
         raise BitstreamError(source, f"unknown model: {exc}") from None
-    device = torch.device(device) if device is not None else default_device()
     model, _ = load_checkpoint(entry.path, device)
     return ImageCodec(model, entry, device)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -106,11 +106,13 @@ def _deduplicate(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor
     return kept, aliases
 
 
-def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[S2CFormer, dict[str, Any]]:
-    """Load a checkpoint written by ``export_checkpoint`` (or a training checkpoint's model part)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not an s2c-pipeline checkpoint (format {CHECKPOINT_FORMAT})")
+def load_checkpoint(
+    source: Path | bytes, device: str | torch.device = "cpu", *, name: str = "checkpoint bytes"
+) -> tuple[S2CFormer, dict[str, Any]]:
+    """Load a checkpoint written by ``export_checkpoint`` (or a training checkpoint's model part),
+    from a file or from its bytes (as actors receive it: no temporary file); ``name`` says where
+    bytes came from in errors."""
+    payload = _payload(source, name)
     model = S2CFormer(ModelConfig.from_dict(payload["config"]))
     state = dict(payload["state_dict"])
     for key, same_as in payload.get("aliases", {}).items():
@@ -118,6 +120,15 @@ def load_checkpoint(path: Path, device: str | torch.device = "cpu") -> tuple[S2C
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     model.load_state_dict(state)
     return model.to(device).eval(), payload.get("recipe", {})
+
+
+def _payload(source: Path | bytes, name: str) -> dict[str, Any]:
+    readable = io.BytesIO(source) if isinstance(source, bytes) else source
+    payload = torch.load(readable, map_location="cpu", weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        where = name if isinstance(source, bytes) else source
+        raise ValueError(f"{where}: not an s2c-pipeline checkpoint (format {CHECKPOINT_FORMAT})")
+    return payload
 
 
 def bundled_weights(directory: Path = BUNDLED_DIR) -> list[WeightsEntry]:
@@ -175,7 +186,41 @@ def find_weights(
 
 
 def describe_entry(path: Path) -> WeightsEntry:
-    """A WeightsEntry for a user-supplied checkpoint file (hashing it)."""
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    config = ModelConfig.from_dict(payload["config"])
-    return WeightsEntry(config.name, Path(path), file_sha256(Path(path)), config.num_qualities)
+    """A WeightsEntry for a user-supplied checkpoint file (reading and hashing it once)."""
+    return Checkpoint.read(path).describe()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A checkpoint's bytes, hashed once where they were read.
+
+    It loads from memory, so the bytes can travel to Ray actors through the object store and be
+    loaded there without a shared filesystem, a temporary file or hashing them again.
+    """
+
+    name: str
+    """Where the bytes came from (a path or a file name), for messages and ``WeightsEntry.path``."""
+    data: bytes = field(repr=False)
+    sha256: str
+
+    @classmethod
+    def of(cls, name: str, data: bytes) -> Checkpoint:
+        return cls(name, data, hashlib.sha256(data).hexdigest())
+
+    @classmethod
+    def read(cls, path: Path) -> Checkpoint:
+        return cls.of(str(path), Path(path).read_bytes())
+
+    @property
+    def weights_id(self) -> str:
+        return self.sha256[:WEIGHTS_ID_HEX]
+
+    def describe(self) -> WeightsEntry:
+        """Its entry, from the stored config alone (no model is built)."""
+        config = ModelConfig.from_dict(_payload(self.data, self.name)["config"])
+        return WeightsEntry(config.name, Path(self.name), self.sha256, config.num_qualities)
+
+    def load(self, device: str | torch.device = "cpu") -> tuple[S2CFormer, WeightsEntry]:
+        """The model on ``device``, and its entry."""
+        model, _ = load_checkpoint(self.data, device, name=self.name)
+        return model, WeightsEntry(model.config.name, Path(self.name), self.sha256, model.config.num_qualities)

@@ -3,7 +3,9 @@
 Resources are not declared here but by the driver (``ActorPlan.options``): ``num_gpus=1`` per GPU,
 or ``num_cpus=k`` on a GPU-less cluster. ``max_concurrency=2`` lets a second shard be read or
 written while the first is encoded; encoding itself is serialised by a lock (one model, one
-device). A user-supplied checkpoint travels as bytes, so nodes need no shared filesystem.
+device). A user-supplied checkpoint travels as bytes, so nodes need no shared filesystem, and
+loads from memory. Each actor is given its checkpoint(s) and one frozen settings object, built
+once on the driver.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import ray
@@ -18,14 +22,13 @@ import ray
 from s2c_pipeline.codec.batching import default_batch_size
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.codec.refine import RefineSettings
-from s2c_pipeline.codec.target import RateTarget
-from s2c_pipeline.pipeline.codec_spec import CodecSpec, write_weights_files
+from s2c_pipeline.pipeline.codec_spec import CodecSpec
+from s2c_pipeline.pipeline.config import DecodeConfig, RunConfig
 from s2c_pipeline.pipeline.decode_job import CodecCache, DecodeResult, DecodeTask, run_decode_task
 from s2c_pipeline.pipeline.layout import OutputLayout
 from s2c_pipeline.pipeline.results import ShardResult
 from s2c_pipeline.pipeline.resume import ShardTask
 from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
-from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES
 
 log = logging.getLogger(__name__)
 
@@ -43,35 +46,34 @@ def device_label(codec: Any) -> str:
     return device.type
 
 
+@dataclass(frozen=True)
+class CompressSettings:
+    """What every compress actor is given besides the weights: resolved once on the driver."""
+
+    layout: OutputLayout
+    quality: float
+    """The resolved quality (``codec_spec.resolve_quality``); unused under a rate target."""
+    config: RunConfig
+
+
 class CompressWorker:
     """Holds one loaded codec; ``process`` runs ``run_shard_task`` for one shard."""
 
-    def __init__(
-        self,
-        spec: CodecSpec,
-        quality: float,
-        max_pixels: int,
-        layout: OutputLayout,
-        storage_options: dict[str, Any],
-        threads: int,
-        target: RateTarget | None = None,
-        batch_size: int | None = None,
-        refine_steps: int = 0,
-        max_member_bytes: int = DEFAULT_MAX_MEMBER_BYTES,
-    ) -> None:
-        self._codec = spec.load(None, threads)
+    def __init__(self, spec: CodecSpec, settings: CompressSettings) -> None:
+        config = settings.config
+        self._codec = spec.load(None, config.cpus_per_actor)
         self._device = device_label(self._codec)
         self._settings = EncodeSettings(
-            quality=quality,
-            max_pixels=max_pixels,
+            quality=settings.quality,
+            max_pixels=config.max_pixels,
             device=self._device,
-            target=target,
-            batch_size=batch_size or default_batch_size(self._codec.device.type),
-            refine=RefineSettings(refine_steps) if refine_steps else None,
+            target=config.target,
+            batch_size=config.batch_size or default_batch_size(self._codec.device.type),
+            refine=RefineSettings(config.refine_steps) if config.refine_steps else None,
         )
-        self._layout = layout
-        self._storage_options = storage_options
-        self._max_member_bytes = max_member_bytes
+        self._layout = settings.layout
+        self._storage_options = dict(config.storage_options)
+        self._max_member_bytes = config.max_member_bytes
         self._lock = threading.Lock()
         self._worker = WorkerContext(ray.get_runtime_context().get_node_id(), self._device, os.getpid())
 
@@ -110,15 +112,13 @@ def remote_class(cls: type, options: dict[str, Any]):
 class DecodeWorker:
     """Holds the codecs met so far; ``process`` decodes (and writes) one output shard."""
 
-    def __init__(
-        self, weights: list[tuple[str, bytes]], max_pixels: int, storage_options: dict[str, Any], threads: int
-    ) -> None:
+    def __init__(self, weights: Sequence[tuple[str, bytes]], config: DecodeConfig) -> None:
         import torch
 
-        torch.set_num_threads(threads)
-        self._codecs = CodecCache(write_weights_files(weights))
-        self._max_pixels = max_pixels
-        self._storage_options = storage_options
+        torch.set_num_threads(config.cpus_per_actor)
+        self._codecs = CodecCache(weights)
+        self._max_pixels = config.max_pixels
+        self._storage_options = dict(config.storage_options)
         self._lock = threading.Lock()
 
     def ready(self) -> dict[str, Any]:

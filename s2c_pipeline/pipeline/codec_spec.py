@@ -1,22 +1,20 @@
 """Resolving ``--model`` / ``--weights`` / ``--quality`` once on the driver, loading in actors.
 
-The driver hashes the weights (for run.json and the resume check) without building the model;
-each actor then loads exactly those weights, refusing any others.
+The driver reads and hashes the weights once (for run.json and the resume check) without building
+the model; each actor then builds the model from exactly those bytes, in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
-import shutil
-import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2c_pipeline.codec.image_codec import ImageCodec, default_quality, round_quality
-from s2c_pipeline.codec.weights import describe_entry, find_weights
+from s2c_pipeline.codec.image_codec import ImageCodec, default_device, default_quality, round_quality
+from s2c_pipeline.codec.weights import Checkpoint, WeightsEntry, find_weights, load_checkpoint
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True)
 class CodecSpec:
     """The weights a run codes with, as bytes: they travel to actors through the object store (no
     shared filesystem needed) and are stored in the output prefix, so the archive carries its
@@ -26,51 +24,41 @@ class CodecSpec:
     weights_id: str
     weights_sha256: str
     qualities: int
-    checkpoint: bytes
-
-    def __repr__(self) -> str:  # never print a checkpoint's bytes
-        return f"CodecSpec({self.model}@{self.weights_id})"
+    checkpoint: bytes = field(repr=False)
 
     @property
     def file_name(self) -> str:
         return f"{self.model}-{self.weights_id}.pt"
 
     def load(self, device: str | None, threads: int) -> ImageCodec:
-        """The ImageCodec these weights describe; ``threads`` = torch CPU threads."""
+        """The ImageCodec these weights describe; ``threads`` = torch CPU threads.
+
+        The bytes were hashed on the driver and travel unchanged, so they are not hashed again.
+        """
         import torch
 
         torch.set_num_threads(threads)
-        if hashlib.sha256(self.checkpoint).hexdigest() != self.weights_sha256:
-            raise ValueError(f"checkpoint {self.file_name}: sha256 differs from the one the driver hashed")
-        path = write_weights_files([(self.file_name, self.checkpoint)])[0]
-        try:
-            return ImageCodec.load(self.model, weights_file=path, weights_id=self.weights_id, device=device)
-        finally:  # the weights now live in the model; leave no folder behind on long-lived nodes
-            shutil.rmtree(path.parent, ignore_errors=True)
-
-
-def write_weights_files(files: list[tuple[str, bytes]]) -> list[Path]:
-    """Checkpoints received as bytes, written to a private temporary folder for torch.load."""
-    folder = Path(tempfile.mkdtemp(prefix="s2c-weights-"))
-    paths = []
-    for name, data in files:
-        path = folder / Path(name).name
-        path.write_bytes(data)
-        paths.append(path)
-    return paths
+        target = torch.device(device) if device is not None else default_device()
+        model, _ = load_checkpoint(self.checkpoint, target, name=self.file_name)
+        entry = WeightsEntry(self.model, Path(self.file_name), self.weights_sha256, self.qualities)
+        return ImageCodec(model, entry, target)
 
 
 def resolve_codec(model: str | None, weights: str | None) -> CodecSpec:
-    """The spec for ``--model`` / ``--weights``; raises WeightsNotFound, KeyError or ValueError."""
+    """The spec for ``--model`` / ``--weights``; raises WeightsNotFound, KeyError or ValueError.
+
+    The file is read once and hashed once; a user's checkpoint is opened once more for its config.
+    """
     if weights is None:
         entry = find_weights(model)
+        data = Path(entry.path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry.sha256:
+            raise ValueError(f"{entry.path}: sha256 differs from the weights index; the file was changed")
     else:
-        entry = describe_entry(Path(weights))
+        checkpoint = Checkpoint.read(Path(weights))
+        entry, data = checkpoint.describe(), checkpoint.data
         if model is not None and entry.model_name != model:
             raise ValueError(f"--weights {weights} holds model {entry.model_name}, not --model {model}")
-    data = Path(entry.path).read_bytes()
-    if hashlib.sha256(data).hexdigest() != entry.sha256:
-        raise ValueError(f"{entry.path}: sha256 differs from the weights index; the file was changed")
     return CodecSpec(entry.model_name, entry.weights_id, entry.sha256, entry.qualities, data)
 
 

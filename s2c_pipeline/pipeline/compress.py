@@ -13,9 +13,9 @@ from collections.abc import Sequence
 
 import ray
 
-from s2c_pipeline.pipeline.actors import CompressWorker, remote_class
+from s2c_pipeline.pipeline.actors import CompressSettings, CompressWorker, remote_class
 from s2c_pipeline.pipeline.cluster import connect, plan_actors
-from s2c_pipeline.pipeline.codec_spec import resolve_codec, resolve_quality
+from s2c_pipeline.pipeline.codec_spec import CodecSpec, resolve_codec, resolve_quality
 from s2c_pipeline.pipeline.config import RunConfig
 from s2c_pipeline.pipeline.index import write_index
 from s2c_pipeline.pipeline.layout import OutputLayout
@@ -30,8 +30,14 @@ from s2c_pipeline.shards import expand_inputs
 log = logging.getLogger(__name__)
 
 
-def compress(inputs: Sequence[str], output_prefix: str, config: RunConfig) -> RunSummary:
+def compress(
+    inputs: Sequence[str], output_prefix: str, config: RunConfig, *, codec: CodecSpec | None = None
+) -> RunSummary:
     """Compress every input shard not yet committed under ``output_prefix``.
+
+    ``codec`` is ``resolve_codec(config.model, config.weights)`` where the caller has it already
+    (the CLI resolves it first, to report a bad --weights as a usage error), so the weights are
+    read and hashed once.
 
     Raises:
         FileNotFoundError: an input matches nothing.
@@ -44,7 +50,7 @@ def compress(inputs: Sequence[str], output_prefix: str, config: RunConfig) -> Ru
     options = dict(config.storage_options)
     layout = OutputLayout.of(output_prefix)
     urls = expand_inputs(inputs, storage_options=options)
-    spec = resolve_codec(config.model, config.weights)
+    spec = codec or resolve_codec(config.model, config.weights)
     quality = resolve_quality(config.quality, spec)
     wanted = identity(spec.model, spec.weights_sha256, quality, config.target)
     run_id = new_run_id()
@@ -90,27 +96,12 @@ def compress(inputs: Sequence[str], output_prefix: str, config: RunConfig) -> Ru
 def _run(tasks, layout, config, spec, quality) -> tuple[SchedulerReport, ShardStats]:
     actor_plan = plan_actors(config.actors, config.cpus_per_actor, role="compress")
     actor_class = remote_class(CompressWorker, actor_plan.options)
-    spec_ref = ray.put(spec)
-    options = dict(config.storage_options)
-    scheduler: ActorPoolScheduler[ShardTask] = ActorPoolScheduler(
+    spec_ref, settings_ref = ray.put(spec), ray.put(CompressSettings(layout, quality, config))
+    scheduler: ActorPoolScheduler[ShardTask] = ActorPoolScheduler.for_workers(
+        config,
         plan=actor_plan,
-        make_actor=lambda: actor_class.remote(
-            spec_ref,
-            quality,
-            config.max_pixels,
-            layout,
-            options,
-            config.cpus_per_actor,
-            config.target,
-            config.batch_size,
-            config.refine_steps,
-            max_member_bytes=config.max_member_bytes,
-        ),
-        submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
+        make_actor=lambda: actor_class.remote(spec_ref, settings_ref),
         name_of=lambda task: f"shard {task.url}",
-        max_attempts=config.max_attempts,
-        in_flight=config.in_flight_per_actor,
-        start_timeout_s=config.actor_start_timeout_s,
     )
     progress = CompressProgress(
         len(tasks), enabled=config.show_progress, log_interval_s=config.log_interval_s

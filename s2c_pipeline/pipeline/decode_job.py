@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ import numpy as np
 
 from s2c_pipeline.bitstream import BitstreamError, decode_container
 from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec, codec_for_bitstream
+from s2c_pipeline.codec.weights import Checkpoint
 from s2c_pipeline.imaging import image_to_png_bytes, metrics
 from s2c_pipeline.pipeline.compress_shard import BAD_NAME, OK
 from s2c_pipeline.pipeline.output_paths import join_url, safe_local_path
@@ -84,10 +85,14 @@ class DecodeFailed(ValueError):
 
 
 class CodecCache:
-    """Codecs by (model, weights id), loaded on first use from the bitstream's header."""
+    """Codecs by (model, weights id), loaded on first use from the bitstream's header.
 
-    def __init__(self, weights_files: list[Path], device: str | None = None) -> None:
-        self._files = weights_files
+    ``weights`` are (file name, bytes) of the checkpoints to search before the bundled ones; each
+    is hashed once here and loaded from memory only when a bitstream names it.
+    """
+
+    def __init__(self, weights: Sequence[tuple[str, bytes]], device: str | None = None) -> None:
+        self._checkpoints = [Checkpoint.of(name, data) for name, data in weights]
         self._device = device
         self._codecs: dict[tuple[str, str], ImageCodec] = {}
 
@@ -96,7 +101,7 @@ class CodecCache:
         key = (header.model_name, header.weights_id)
         if key not in self._codecs:
             self._codecs[key] = codec_for_bitstream(
-                data, source=source, extra_weights=self._files, device=self._device
+                data, source=source, extra_weights=self._checkpoints, device=self._device
             )
         return self._codecs[key]
 

@@ -85,16 +85,11 @@ def run_decode_tasks(
         plan = plan_actors(config.actors, config.cpus_per_actor, role=role)
         actor_class = remote_class(DecodeWorker, plan.options)
         weights_ref = ray.put(weights)
-        scheduler: ActorPoolScheduler[DecodeTask] = ActorPoolScheduler(
+        scheduler: ActorPoolScheduler[DecodeTask] = ActorPoolScheduler.for_workers(
+            config,
             plan=plan,
-            make_actor=lambda: actor_class.remote(
-                weights_ref, config.max_pixels, options, config.cpus_per_actor
-            ),
-            submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
+            make_actor=lambda: actor_class.remote(weights_ref, config),
             name_of=lambda task: f"output shard {task.tar_url}",
-            max_attempts=config.max_attempts,
-            in_flight=config.in_flight_per_actor,
-            start_timeout_s=config.actor_start_timeout_s,
         )
         total = sum(len(t.rows) for t in tasks)
         with tqdm(total=total, unit="image", desc=role, disable=not config.show_progress, leave=False) as bar:

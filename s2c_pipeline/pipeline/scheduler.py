@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
+from s2c_pipeline.pipeline.config import ExecutionConfig
 from s2c_pipeline.pipeline.pool_records import ActorPlan, SchedulerReport, TaskFailure
 
 log = logging.getLogger(__name__)
@@ -117,6 +118,27 @@ class ActorPoolScheduler(Generic[T]):
         self._started = 0.0
         self._startup_s = 0.0
         self._initial_pending = 0
+
+    @classmethod
+    def for_workers(
+        cls,
+        config: ExecutionConfig,
+        *,
+        plan: ActorPlan,
+        make_actor: Callable[[], Any],
+        name_of: Callable[[T], str],
+    ) -> ActorPoolScheduler[T]:
+        """The pool of our worker actors (``actors.py``): a task goes to ``process(task, attempt)``;
+        tries, queue depth and start timeout are ``config``'s."""
+        return cls(
+            plan=plan,
+            make_actor=make_actor,
+            submit=lambda actor, task, attempt: actor.process.remote(task, attempt),
+            name_of=name_of,
+            max_attempts=config.max_attempts,
+            in_flight=config.in_flight_per_actor,
+            start_timeout_s=config.actor_start_timeout_s,
+        )
 
     def run(
         self,
