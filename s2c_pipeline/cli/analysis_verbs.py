@@ -11,13 +11,17 @@ import re
 import shlex
 from pathlib import Path
 
-from s2c_pipeline.cli.codec_options import (
+from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.cli.options import (
     add_device_argument,
+    add_inputs_argument,
     add_max_pixels_argument,
+    add_model_arguments,
+    add_no_progress_argument,
+    add_s3_endpoint_argument,
     checked_device,
     max_pixels,
 )
-from s2c_pipeline.cli.errors import DataError, UsageError
 from s2c_pipeline.cli.output import progress_wanted, report
 
 DEFAULT_SAMPLE = 200
@@ -30,7 +34,7 @@ COMMANDS = {
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("analyze", help=COMMANDS["analyze"], description=COMMANDS["analyze"])
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="shard URLs, globs, brace ranges or @list.txt")
+    add_inputs_argument(p)
     size = p.add_mutually_exclusive_group()
     size.add_argument("--sample", type=int, default=None, metavar="N", help="images to code (default 200)")
     size.add_argument(
@@ -122,8 +126,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--out", type=Path, default=Path("out/analysis"), help="report folder (default out/analysis)"
     )
-    p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
-    p.add_argument("--weights", type=Path, default=None, help="a checkpoint file instead of bundled weights")
+    add_model_arguments(p)
     add_device_argument(p)
     p.add_argument(
         "--workers",
@@ -135,12 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threads", type=int, default=None, help="torch CPU threads with --workers 1 (default: torch's)"
     )
     add_max_pixels_argument(p)
-    p.add_argument(
-        "--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment"
-    )
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (there is none off a terminal)"
-    )
+    add_s3_endpoint_argument(p)
+    add_no_progress_argument(p)
     p.set_defaults(run=run_analyze, default_of=p.get_default)
 
     p = sub.add_parser("report", help=COMMANDS["report"], description=COMMANDS["report"])
@@ -153,9 +152,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FILE",
         help="a YAML or JSON price table over the built-in one, for the $ figures (docs/analysis.md)",
     )
-    p.add_argument(
-        "--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment"
-    )
+    add_s3_endpoint_argument(p)
     p.set_defaults(run=run_report, default_of=p.get_default)
 
 

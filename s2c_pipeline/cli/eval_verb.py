@@ -8,15 +8,17 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s2c_pipeline.cli.codec_options import (
+from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.cli.options import (
     add_device_argument,
     add_max_pixels_argument,
+    add_no_progress_argument,
+    add_refine_argument,
     checked_device,
     max_pixels,
+    refine_settings,
 )
-from s2c_pipeline.cli.errors import DataError, UsageError
 from s2c_pipeline.cli.output import progress_wanted, report
-from s2c_pipeline.cli.refine_option import add_refine_argument, refine_settings
 
 if TYPE_CHECKING:
     from s2c_pipeline.codec.image_codec import ImageCodec
@@ -99,9 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_device_argument(p)
     add_max_pixels_argument(p)
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (there is none off a terminal)"
-    )
+    add_no_progress_argument(p)
     p.set_defaults(run=run_eval)
 
 

@@ -12,8 +12,19 @@ import os
 from pathlib import Path
 
 from s2c_pipeline.cli.errors import EXIT_BAD_DATA, EXIT_OK, DataError, UsageError
+from s2c_pipeline.cli.options import (
+    add_actor_arguments,
+    add_extra_weights_argument,
+    add_inputs_argument,
+    add_max_pixels_argument,
+    add_model_arguments,
+    add_no_progress_argument,
+    add_rate_arguments,
+    add_refine_argument,
+    add_s3_endpoint_argument,
+    max_pixels,
+)
 from s2c_pipeline.cli.output import progress_wanted, report
-from s2c_pipeline.cli.refine_option import add_refine_argument
 
 COMMANDS = {
     "compress": "compress WebDataset shards on Ray into .s2c shards with manifests",
@@ -23,38 +34,20 @@ COMMANDS = {
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Imports the imaging and shards packages for their defaults: only ``s2c compress``,
-    ``decompress`` and ``verify`` build these parsers (cli/main.py)."""
-    from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
+    """Imports the shards package for its defaults: only ``s2c compress``, ``decompress`` and
+    ``verify`` build these parsers (cli/main.py)."""
     from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES
 
     p = sub.add_parser("compress", help=COMMANDS["compress"], description=COMMANDS["compress"])
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="shard URLs, globs, brace ranges or @list.txt")
+    add_inputs_argument(p)
     p.add_argument("output_prefix", metavar="OUTPUT_PREFIX", help="local folder or s3://bucket/prefix")
-    p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
-    p.add_argument("--weights", default=None, help="a checkpoint file instead of bundled weights")
-    rate = p.add_mutually_exclusive_group()
-    rate.add_argument(
-        "--quality", type=float, default=None, help="1 (smallest) .. number of levels; default: middle"
+    add_model_arguments(p)
+    add_rate_arguments(
+        p,
+        psnr_help="per image, the lowest quality whose PSNR reaches DB",
+        bpp_help="per image, the highest quality within BPP bits per pixel",
     )
-    rate.add_argument(
-        "--target-psnr",
-        type=float,
-        default=None,
-        metavar="DB",
-        help="per image, the lowest quality whose PSNR reaches DB",
-    )
-    rate.add_argument(
-        "--target-bpp",
-        type=float,
-        default=None,
-        metavar="BPP",
-        help="per image, the highest quality within BPP bits per pixel",
-    )
-    p.add_argument(
-        "--actors", type=int, default=None, help="actors (default: one per GPU, or CPUs / --cpus-per-actor)"
-    )
-    p.add_argument("--cpus-per-actor", type=int, default=1, help="CPU cores per actor (default 1)")
+    add_actor_arguments(p)
     p.add_argument(
         "--batch-size",
         type=int,
@@ -63,8 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_refine_argument(p)
     p.add_argument("--max-attempts", type=int, default=3, help="tries per shard before it is reported failed")
-    p.add_argument(
-        "--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="larger images: skipped_too_large"
+    add_max_pixels_argument(
+        p, help_text="larger images are not coded: skipped_too_large (default: the library's 25 million)"
     )
     p.add_argument(
         "--max-member-bytes",
@@ -104,21 +97,14 @@ def _cluster_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--address", default=None, help="Ray cluster address (default: RAY_ADDRESS, else a local Ray)"
     )
-    p.add_argument(
-        "--s3-endpoint", default=None, help="S3-compatible endpoint URL; keys come from the environment"
-    )
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (there is none off a terminal)"
-    )
+    add_s3_endpoint_argument(p)
+    add_no_progress_argument(p)
 
 
 def _decode_arguments(p: argparse.ArgumentParser) -> None:
-    from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
-
-    p.add_argument("--weights", action="append", default=[], help="extra checkpoint files to search")
-    p.add_argument("--actors", type=int, default=None)
-    p.add_argument("--cpus-per-actor", type=int, default=1)
-    p.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    add_extra_weights_argument(p)
+    add_actor_arguments(p)
+    add_max_pixels_argument(p)
     _cluster_arguments(p)
 
 
@@ -138,10 +124,11 @@ def run_compress(args: argparse.Namespace) -> int:
     from s2c_pipeline.pipeline.codec_spec import resolve_codec, resolve_quality
     from s2c_pipeline.shards.storage import s3_storage_options
 
+    weights = None if args.weights is None else str(args.weights)
     try:
         config = RunConfig(
             model=args.model,
-            weights=args.weights,
+            weights=weights,
             quality=args.quality,
             target=_target(args),
             actors=args.actors,
@@ -149,7 +136,7 @@ def run_compress(args: argparse.Namespace) -> int:
             batch_size=args.batch_size,
             refine_steps=args.refine_steps,
             max_attempts=args.max_attempts,
-            max_pixels=args.max_pixels,
+            max_pixels=max_pixels(args),
             max_member_bytes=args.max_member_bytes,
             retry_failed=args.retry_failed,
             dry_run=args.dry_run,
@@ -157,13 +144,14 @@ def run_compress(args: argparse.Namespace) -> int:
             show_progress=progress_wanted(args),
             storage_options=s3_storage_options(args.s3_endpoint),
         )
-        resolve_quality(args.quality, resolve_codec(args.model, args.weights))  # as compress will
+        codec = resolve_codec(args.model, weights)
+        resolve_quality(args.quality, codec)  # as compress will
     except (ValueError, WeightsNotFound) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     except OSError as exc:
         raise UsageError(f"--weights {args.weights}: cannot read ({exc.strerror or exc})") from None
     try:
-        summary = compress(args.inputs, args.output_prefix, config)
+        summary = compress(args.inputs, args.output_prefix, config, codec=codec)
     except (ResumeRefused, FileNotFoundError) as exc:
         raise UsageError(str(exc).strip("'\"")) from None
     except (SchedulerError, OSError, ValueError, KeyError) as exc:
@@ -182,10 +170,10 @@ def _decode_config(args: argparse.Namespace):
     return DecodeConfig(
         actors=args.actors,
         cpus_per_actor=args.cpus_per_actor,
-        max_pixels=args.max_pixels,
+        max_pixels=max_pixels(args),
         address=args.address,
         show_progress=progress_wanted(args),
-        extra_weights=tuple(args.weights),
+        extra_weights=tuple(str(w) for w in args.weights),
         storage_options=s3_storage_options(args.s3_endpoint),
     )
 

@@ -15,13 +15,18 @@ import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
-from s2c_pipeline.cli.codec_options import (
+from s2c_pipeline.cli.errors import DataError, UsageError
+from s2c_pipeline.cli.options import (
     add_device_argument,
+    add_extra_weights_argument,
     add_max_pixels_argument,
+    add_model_arguments,
+    add_rate_arguments,
+    add_refine_argument,
     checked_device,
     max_pixels,
+    refine_settings,
 )
-from s2c_pipeline.cli.errors import DataError, UsageError
 from s2c_pipeline.cli.output import (
     check_writable,
     is_stdio,
@@ -30,7 +35,6 @@ from s2c_pipeline.cli.output import (
     report,
     write_output,
 )
-from s2c_pipeline.cli.refine_option import add_refine_argument, refine_settings
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +50,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("encode", help=COMMANDS["encode"], description=COMMANDS["encode"])
     p.add_argument("image", type=Path, help="the image to compress; - reads it from stdin")
     p.add_argument("output", type=Path, help="the .s2c file to write; - writes it to stdout")
-    p.add_argument("--model", default=None, help="model name (default: the bundled default model)")
-    p.add_argument("--weights", type=Path, default=None, help="a checkpoint file instead of bundled weights")
-    target = p.add_mutually_exclusive_group()
-    target.add_argument(
-        "--quality", type=float, default=None, help="1 (smallest) .. number of levels; default: middle"
-    )
-    target.add_argument(
-        "--target-psnr",
-        type=float,
-        default=None,
-        metavar="DB",
-        help="use the lowest quality whose PSNR reaches DB",
-    )
-    target.add_argument(
-        "--target-bpp",
-        type=float,
-        default=None,
-        metavar="BPP",
-        help="use the highest quality whose size stays within BPP bits per pixel",
+    add_model_arguments(p)
+    add_rate_arguments(
+        p,
+        psnr_help="use the lowest quality whose PSNR reaches DB",
+        bpp_help="use the highest quality whose size stays within BPP bits per pixel",
     )
     add_refine_argument(p)
     add_max_pixels_argument(p)
@@ -79,9 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the image to write, lossless, in the format its extension names: .png, .webp, .tif/.tiff, "
         ".ppm/.pnm; - writes a PNG to stdout",
     )
-    p.add_argument(
-        "--weights", type=Path, action="append", default=[], help="extra checkpoint files to search"
-    )
+    add_extra_weights_argument(p)
     add_max_pixels_argument(p)
     add_device_argument(p)
     p.set_defaults(run=run_decode)
