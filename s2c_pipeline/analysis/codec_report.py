@@ -32,16 +32,10 @@ from s2c_pipeline.analysis.document import (
 )
 from s2c_pipeline.analysis.matching import HIGHEST, LOWEST
 from s2c_pipeline.analysis.payback import CodecPayback, current_layout, gpu_figure, tar_layout
-from s2c_pipeline.analysis.plots import (
-    CLASSICAL_STYLE,
-    CostBar,
-    RDSeries,
-    plot_costs,
-    plot_intervals,
-    plot_rd,
-)
+from s2c_pipeline.analysis.plots import CostBar, plot_costs, plot_intervals
 from s2c_pipeline.analysis.prices import PriceTable
 from s2c_pipeline.analysis.projection import Interval, SampledSizes, project
+from s2c_pipeline.evaluate.plot import CLASSICAL_STYLE, RDSeries, plot_rd_series
 from s2c_pipeline.evaluate.rd import ms_ssim_to_db
 
 RD_PNG, BYTES_PNG, PAYBACK_PNG = "rd_scatter.png", "bytes_by_codec.png", "payback.png"
@@ -313,7 +307,7 @@ def rd_plot(analysis: Analysis, out: Path) -> Path:
             [float(np.mean([ms_ssim_to_db(c.ms_ssim) for c in per])) if per else math.nan for per in ok],
             colour, marker, learned=first.learned,
         ))
-    return plot_rd(series, out, f"Sample of {len(analysis.results)} images, every codec at "
+    return plot_rd_series(series, out, f"Sample of {len(analysis.results)} images, every codec at "
                                 + ", ".join(analysis.level_name(i) for i in range(len(analysis.per_quality))))
 
 

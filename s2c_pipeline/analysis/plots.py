@@ -1,4 +1,5 @@
-"""The report PNGs: metric histograms, the RD scatter, cost by storage class, throughput over time.
+"""The report PNGs: metric histograms, cost by storage class, throughput over time (the RD plot is
+``evaluate.plot``'s, shared with ``s2c eval``).
 
 Each function takes plain numbers (no analysis objects), writes one PNG and returns its path, so
 both reports share them. Sizes and fonts are chosen to stay readable when a PNG is shown at the
@@ -19,9 +20,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-DPI = 110
-CLASSICAL_STYLE = {"jpeg": ("tab:gray", "s"), "webp": ("tab:green", "^"), "avif": ("tab:purple", "D"),
-                   "jxl": ("tab:orange", "v")}
+from s2c_pipeline.evaluate.plot import DPI, save_figure
 
 
 @dataclass(frozen=True)
@@ -31,22 +30,6 @@ class Series:
     label: str
     values: Sequence[float]
     weights: Sequence[float] | None = None
-
-
-@dataclass(frozen=True)
-class RDSeries:
-    """Per-image points (faint) and the mean curve (bold) of one codec, in bpp and dB."""
-
-    label: str
-    bpp: Sequence[float]
-    psnr: Sequence[float]
-    ms_ssim_db: Sequence[float]
-    mean_bpp: Sequence[float]
-    mean_psnr: Sequence[float]
-    mean_ms_ssim_db: Sequence[float]
-    colour: str
-    marker: str = "o"
-    learned: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,33 +74,7 @@ def plot_histograms(panels: Sequence[tuple[str, Sequence[Series]]], out: Path, t
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=9)
     fig.suptitle(title)
-    return _save(fig, out)
-
-
-def plot_rd(series: Sequence[RDSeries], out: Path, title: str) -> Path:
-    """PSNR and MS-SSIM (dB) against bpp: every sampled image as a dot, means as a line."""
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5.4), dpi=DPI)
-    panels = (("psnr", "PSNR (RGB) [dB]"), ("ms_ssim_db", "MS-SSIM [dB]  (-10 log10(1 - MS-SSIM))"))
-    learned_bpp = [b for s in series if s.learned for b in s.bpp if math.isfinite(b)]
-    all_bpp = [b for s in series for b in s.mean_bpp if math.isfinite(b)] + learned_bpp
-    x_max = (1.15 * float(np.percentile(learned_bpp, 99)) if learned_bpp else max(all_bpp, default=2.0)) or 1.0
-    for ax, (metric, ylabel) in zip(axes, panels, strict=True):
-        for s in series:
-            ys = np.asarray(getattr(s, metric), float)
-            ax.scatter(s.bpp, ys, s=14 if s.learned else 8, alpha=0.35 if s.learned else 0.15,
-                       color=s.colour, marker=s.marker, linewidths=0)
-            mean_y = getattr(s, f"mean_{metric}")
-            ax.plot(s.mean_bpp, mean_y, color=s.colour, marker=s.marker, markersize=7 if s.learned else 5,
-                    linewidth=2.4 if s.learned else 1.4, label=s.label,
-                    markeredgecolor="black" if s.learned else s.colour)
-        ax.set_xlim(0, x_max)
-        ax.set_ylim(*_y_limits(series, metric, x_max))
-        ax.set_xlabel("bits per pixel (whole file)")
-        ax.set_ylabel(ylabel)
-        ax.grid(True, alpha=0.3)
-        ax.legend(loc="best", fontsize=9)
-    fig.suptitle(title)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_costs(classes: Sequence[str], bars: Sequence[CostBar], out: Path, title: str,
@@ -143,7 +100,7 @@ def plot_costs(classes: Sequence[str], bars: Sequence[CostBar], out: Path, title
     ax.grid(True, axis="y", which="both", alpha=0.3)
     ax.legend(fontsize=9, ncols=min(len(bars), 3), loc="upper center", bbox_to_anchor=(0.5, -0.13))
     ax.set_title(title)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_intervals(labels: Sequence[str], values: Sequence[float], low: Sequence[float], high: Sequence[float],
@@ -166,7 +123,7 @@ def plot_intervals(labels: Sequence[str], values: Sequence[float], low: Sequence
     ax.set_xlim(left=0)
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_title(title)
-    return _save(fig, out)
+    return save_figure(fig, out)
 
 
 def plot_throughput(elapsed_s: Sequence[float], cumulative: Sequence[float], bin_start_s: Sequence[float],
@@ -188,25 +145,4 @@ def plot_throughput(elapsed_s: Sequence[float], cumulative: Sequence[float], bin
         ax.set_xlabel("minutes since the run started")
         ax.grid(True, alpha=0.3)
     fig.suptitle(title)
-    return _save(fig, out)
-
-
-def _y_limits(series: Sequence[RDSeries], metric: str, x_max: float) -> tuple[float, float]:
-    values = [v for s in series for b, v in zip(s.bpp, getattr(s, metric), strict=True)
-              if b <= x_max and math.isfinite(v)]
-    values += [v for s in series for b, v in zip(s.mean_bpp, getattr(s, f"mean_{metric}"), strict=True)
-               if b <= x_max and math.isfinite(v)]
-    if not values:
-        return 0.0, 1.0
-    lo, hi = min(values), max(values)
-    margin = 0.05 * (hi - lo) or 1.0
-    return lo - margin, hi + margin
-
-
-def _save(fig, out: Path) -> Path:
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return save_figure(fig, out)
