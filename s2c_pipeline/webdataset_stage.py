@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
     from s2c_pipeline.api import Codec
 
+from s2c_pipeline.archive.members import S2C_EXTENSION
+
 OUTPUTS = ("pil", "numpy", "torch")
-S2C_EXTENSION = "s2c"
 
 
 class S2CDecoder:

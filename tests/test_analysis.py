@@ -22,7 +22,7 @@ from pipeline_fixtures import weights_file_fixture  # noqa: F401 (the "weights_f
 
 from s2c_pipeline.analysis.projection import SampledSizes, project
 from s2c_pipeline.analysis.sampling import SampleDesign, draw_sample, list_shard_sizes
-from s2c_pipeline.manifest import read_manifests
+from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.shards import TarShardWriter
 
 SHARDS, PER_SHARD, QUALITY = 5, 8, 3.0
@@ -68,12 +68,12 @@ def crops(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def compressed(crops: Path, weights_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Every crop shard compressed at QUALITY into an output prefix, by the pipeline's shard job."""
+    from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
+    from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
     from s2c_pipeline.codec.image_codec import ImageCodec
     from s2c_pipeline.codec.image_coding import EncodeSettings
     from s2c_pipeline.pipeline.config import RunConfig
-    from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
     from s2c_pipeline.pipeline.resume import ShardTask
-    from s2c_pipeline.pipeline.run_record import check_or_write_run_record, identity
     from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 
     torch.set_num_threads(1)

@@ -80,12 +80,12 @@ def analysis(shards: Path, codec):
 @pytest.fixture(scope="module")
 def ours_truth(shards: Path, codec, tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
     """Every shard compressed at QUALITY by the pipeline's shard job: output tar bytes and bitstream bytes."""
+    from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
+    from s2c_pipeline.archive.manifest import read_manifests
+    from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
     from s2c_pipeline.codec.image_coding import EncodeSettings
-    from s2c_pipeline.manifest import read_manifests
     from s2c_pipeline.pipeline.config import RunConfig
-    from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
     from s2c_pipeline.pipeline.resume import ShardTask
-    from s2c_pipeline.pipeline.run_record import check_or_write_run_record, identity
     from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 
     layout = OutputLayout.of(str(tmp_path_factory.mktemp("codec-run") / "prefix"))

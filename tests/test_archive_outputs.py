@@ -35,18 +35,19 @@ from pipeline_fixtures import (  # noqa: F401
     write_shard,
 )
 
+from s2c_pipeline.archive.committed import read_committed
+from s2c_pipeline.archive.index import write_index
+from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
+from s2c_pipeline.archive.manifest import MANIFEST_SCHEMA, read_manifests
+from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
+from s2c_pipeline.archive.weights import store_weights
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import EncodeSettings
-from s2c_pipeline.manifest import MANIFEST_SCHEMA, read_manifests
 from s2c_pipeline.pipeline import RunConfig, verify
 from s2c_pipeline.pipeline.codec_spec import resolve_codec
 from s2c_pipeline.pipeline.decode_job import CodecCache, run_decode_task
-from s2c_pipeline.pipeline.decode_run import committed_manifest
 from s2c_pipeline.pipeline.decompress import plan_decompress
-from s2c_pipeline.pipeline.index import write_index
-from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
 from s2c_pipeline.pipeline.resume import ShardTask
-from s2c_pipeline.pipeline.run_record import check_or_write_run_record, identity, store_weights
 from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 from s2c_pipeline.shards import read_range
 
@@ -149,7 +150,7 @@ def test_every_output_file_follows_the_umask(
     shards = input_shards(tmp_path / "in")
     with umask(mask):
         layout = build_archive(tmp_path, "archive", shards[:1], codec, weights_file, ["run"])
-        _, frame = committed_manifest(layout, {})
+        frame = read_committed(layout, {}).rows
         plan = plan_decompress(frame, layout, str(tmp_path / "png"), format="png")
         for task in plan.tasks:
             run_decode_task(task, codecs=CodecCache([(weights_file.name, weights_file.read_bytes())]), max_pixels=10**7, storage_options={})
@@ -304,7 +305,7 @@ def test_readers_see_committed_shards_only_unless_they_ask(archive: Path, tmp_pa
 
 
 def test_committed_parts_only_on_a_real_s3_server(s3_server) -> None:
-    from s2c_pipeline.manifest import ManifestRow, write_manifest
+    from s2c_pipeline.archive.manifest import ManifestRow, write_manifest
     from s2c_pipeline.shards import publish
 
     bucket, options = s3_server.make_bucket("committed"), s3_server.storage_options

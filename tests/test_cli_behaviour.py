@@ -189,8 +189,8 @@ def test_a_device_torch_cannot_use_is_a_usage_error(tmp_path: Path, photo: Path,
 
 
 def test_only_usage_errors_exit_2(tmp_path: Path, capsys) -> None:
-    from s2c_pipeline.manifest import write_manifest
-    from s2c_pipeline.pipeline.layout import OutputLayout
+    from s2c_pipeline.archive.layout import OutputLayout
+    from s2c_pipeline.archive.manifest import write_manifest
 
     shard = write_shard(tmp_path / "in" / "00000.tar", [("a.png", image_bytes(8, 8, 1))])
     assert main(["compress", str(shard), str(tmp_path / "out"), "--max-attempts", "0"]) == 2

@@ -25,8 +25,8 @@ from pipeline_fixtures import (  # noqa: F401
     weights_file_fixture,
 )
 
-from s2c_pipeline.manifest import read_manifests
-from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
+from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
+from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.shards import ShardReadError, read_shard
 
 Members = list[tuple[str, bytes]]

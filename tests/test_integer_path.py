@@ -184,8 +184,8 @@ def test_decode_check_accepts_pixel_differences_only_within_the_promise(codec, p
     """What decompress/verify do when the pixel hash differs (as a GPU's float32 g_s may)."""
     from dataclasses import replace
 
+    from s2c_pipeline.archive.pairing import RowRef
     from s2c_pipeline.pipeline.decode_job import DecodeFailed, _check_within_promise
-    from s2c_pipeline.pipeline.output_reader import RowRef
 
     data = codec.encode(photo, 3.0)
     image = codec.decode(data)

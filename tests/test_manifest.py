@@ -11,14 +11,14 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from s2c_pipeline.manifest import (
+from s2c_pipeline.archive.manifest import (
     MANIFEST_SCHEMA,
-    STATUSES,
     ManifestRow,
     read_manifests,
     rows_to_table,
     write_manifest,
 )
+from s2c_pipeline.archive.status import Status
 
 
 def ok_row(index: int, shard: str = "s3://in/00000.tar") -> ManifestRow:
@@ -157,7 +157,7 @@ def test_pandas_and_pyarrow_read_the_parts(tmp_path: Path) -> None:
     dataset = pads.dataset(tmp_path / "manifest", format="parquet")
     failures = dataset.to_table(filter=pads.field("status") != "ok", columns=["key", "error"])
     assert failures.column("key").to_pylist() == ["000900", ""]
-    assert set(STATUSES) >= set(frame.status)
+    assert {s.value for s in Status} >= set(frame.status)
 
 
 @pytest.mark.slow
@@ -175,3 +175,32 @@ def test_ray_data_reads_the_manifest_folder(tmp_path: Path) -> None:
         assert pa.Table.from_pandas(dataset.to_pandas()).num_rows == len(rows)
     finally:
         ray.shutdown()
+
+
+def test_statuses_read_and_print_as_the_strings_parquet_holds() -> None:
+    assert [s.value for s in Status] == [
+        "ok",
+        "bad_input",
+        "encode_error",
+        "verify_failed",
+        "skipped_too_large",
+        "bad_name",
+        "shard_problem",
+    ]
+    assert (
+        Status.OK == "ok"
+        and f"{Status.BAD_NAME}" == "bad_name"
+        and str(Status.SHARD_PROBLEM) == "shard_problem"
+    )
+    row = ManifestRow(key="k", source_shard="s", status="verify_failed", error="e", attempts=1)
+    assert row.status is Status.VERIFY_FAILED
+
+
+def test_every_codec_refusal_has_one_manifest_status() -> None:
+    from s2c_pipeline.archive.outcomes import status_of
+    from s2c_pipeline.codec.image_coding import NotCoded
+
+    kinds = NotCoded.__subclasses__()
+    assert len({status_of(kind("why")) for kind in kinds}) == len(kinds) == 4
+    with pytest.raises(TypeError, match="no manifest status"):
+        status_of(NotCoded("why"))

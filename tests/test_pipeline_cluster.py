@@ -14,11 +14,11 @@ import pytest
 import ray
 from pipeline_fixtures import RAY_TEST_ARGS, make_shards, sample_members, weights_file_fixture, write_shard  # noqa: F401
 
+from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
+from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import EncodeSettings
-from s2c_pipeline.manifest import read_manifests
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, verify
-from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
 from s2c_pipeline.pipeline.resume import ShardTask
 from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 

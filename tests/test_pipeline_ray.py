@@ -25,9 +25,9 @@ from pipeline_fixtures import (  # noqa: F401
     write_shard,
 )
 
+from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.imaging import metrics
-from s2c_pipeline.manifest import read_manifests
 from s2c_pipeline.pipeline import DecodeConfig, ResumeRefused, RunConfig, compress, decompress, verify
 from s2c_pipeline.shards import read_range, read_shard
 

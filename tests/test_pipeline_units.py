@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from pipeline_fixtures import image_bytes, make_shards, sample_members, weights_file_fixture, write_shard  # noqa: F401
 
+from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
 from s2c_pipeline.bitstream import decode_container
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.pipeline import ResumeRefused, RunConfig, compress, format_summary
 from s2c_pipeline.pipeline.compress_shard import compress_shard
-from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
 from s2c_pipeline.pipeline.output_paths import safe_local_path
 from s2c_pipeline.pipeline.selection import SelectionError, select_rows
 from s2c_pipeline.shards import read_shard

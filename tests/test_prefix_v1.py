@@ -1,9 +1,9 @@
 """A prefix committed by the code before issue 21 (tests/fixtures/prefix-v1) still resumes,
 decompresses, verifies and reports, unchanged.
 
-The fixture was written by ``tests/fixtures/prefix-v1/make.py`` at main f3c259d: three input shards
-(ok images, a corrupt image, a sample without an image, a truncated shard), the bundled
-s2c-conv-small weights at quality 3. Its ``weights/`` copy is left out of git (13 MB): it is the
+The fixture was written by ``tests/fixtures/prefix-v1/make.py`` at main f3c259d (before
+``s2c_pipeline.archive`` existed): three input shards (ok images, a corrupt image, a sample
+without an image, a truncated shard), the bundled s2c-conv-small weights at quality 3. Its ``weights/`` copy is left out of git (13 MB): it is the
 bundled checkpoint, put back here byte for byte. Shard ids derive from the input URLs, so the
 inputs are put back at the path they were compressed from.
 """
@@ -21,8 +21,18 @@ from pipeline_fixtures import ray_local_fixture  # noqa: F401
 
 import s2c_pipeline.codec
 from s2c_pipeline.analysis.run_summary import summarize_prefix
+from s2c_pipeline.archive.committed import (
+    SHARD_COLUMN,
+    read_committed,
+    uncommitted_files,
+    uncommitted_sources,
+)
+from s2c_pipeline.archive.index import build_index
+from s2c_pipeline.archive.layout import OutputLayout
+from s2c_pipeline.archive.manifest import read_manifests
+from s2c_pipeline.archive.marker import read_markers
+from s2c_pipeline.archive.run_record import read_run_record
 from s2c_pipeline.imaging import metrics
-from s2c_pipeline.manifest import read_manifests
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, decompress, verify
 
 FIXTURE = Path(__file__).parent / "fixtures" / "prefix-v1"
@@ -53,6 +63,41 @@ def test_the_fixture_is_what_todays_code_committed() -> None:
     assert tuple(markers) == SHARD_IDS
     run = json.loads((FIXTURE / "prefix" / "run.json").read_text())
     assert run["identity"]["weights_id"] == "5dd4d4124b69bb9e" and len(run["runs"]) == 1
+
+
+def test_markers_and_run_json_read_back_and_write_byte_for_byte() -> None:
+    layout = OutputLayout.of(str(FIXTURE / "prefix"))
+    markers = read_markers(layout, {})
+    assert tuple(markers) == SHARD_IDS
+    for shard_id, marker in markers.items():
+        assert marker.to_json() == (FIXTURE / "prefix" / "_done" / f"{shard_id}.json").read_bytes()
+    assert markers[SHARD_IDS[0]].stats.statuses == {"ok": 2, "bad_input": 1}
+    assert markers[SHARD_IDS[2]].failed_samples == 1  # the truncated tar's problem row
+    record = read_run_record(layout, {})
+    assert record is not None and record.to_json() == (FIXTURE / "prefix" / "run.json").read_bytes()
+    index = build_index(layout, markers)
+    assert json.dumps(index, indent=1).encode() == (FIXTURE / "prefix" / "index.json").read_bytes()
+
+
+def test_committed_rows_are_the_marked_shards_rows_and_nothing_else(tmp_path: Path) -> None:
+    prefix = _prefix(tmp_path)
+    layout = OutputLayout.of(str(prefix))
+    committed = read_committed(layout, {})
+    assert len(committed.rows) == 7 and set(committed.rows[SHARD_COLUMN]) == set(SHARD_IDS)
+    assert committed.rows["status"].value_counts().to_dict() == {"ok": 4, "bad_input": 2, "shard_problem": 1}
+    (prefix / "_done" / f"{SHARD_IDS[0]}.json").unlink()
+    committed = read_committed(layout, {})
+    assert tuple(committed.markers) == SHARD_IDS[1:] and len(committed.rows) == 4
+    assert uncommitted_files(layout, {}) == [
+        f"{layout.prefix}/shards/{SHARD_IDS[0]}.tar",
+        f"{layout.prefix}/manifest/{SHARD_IDS[0]}.parquet",
+    ]
+    assert uncommitted_sources(layout, {}) == (str(INPUTS / "00000.tar"),)
+    for shard_id in SHARD_IDS[1:]:
+        (prefix / "_done" / f"{shard_id}.json").unlink()
+    with pytest.raises(FileNotFoundError, match="no committed shards"):
+        read_committed(layout, {})
+    assert read_committed(layout, {}, allow_empty=True).rows.empty
 
 
 def test_resume_finds_nothing_to_redo(tmp_path: Path) -> None:

@@ -36,8 +36,8 @@ from pipeline_fixtures import (  # noqa: F401
     write_shard,
 )
 
+from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.imaging import ColourHandling, load_image
-from s2c_pipeline.manifest import read_manifests
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, decompress, verify
 from s2c_pipeline.shards import image_member, read_shard
 

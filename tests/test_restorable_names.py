@@ -29,17 +29,17 @@ from pipeline_fixtures import (  # noqa: F401
     write_shard,
 )
 
+from s2c_pipeline.archive.committed import read_committed
+from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
+from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.bitstream import decode_container, encode_container
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.imaging.colour import ColourHandling
-from s2c_pipeline.manifest import read_manifests
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, decompress, verify
 from s2c_pipeline.pipeline.decode_job import PNG, WEBDATASET, CodecCache, run_decode_task
-from s2c_pipeline.pipeline.decode_run import committed_manifest
 from s2c_pipeline.pipeline.decompress import DecompressSummary, plan_decompress, summarise
-from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
 from s2c_pipeline.pipeline.resume import ShardTask
 from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 from s2c_pipeline.shards.records import normalise_name
@@ -82,7 +82,7 @@ def _decompress(
     layout: OutputLayout, out: Path, weights_file: Path, *, format: str = PNG, where: str | None = None
 ) -> DecompressSummary:
     """``decompress`` without Ray: the driver's plan, then each task as a decode actor runs it."""
-    _, frame = committed_manifest(layout, {})
+    frame = read_committed(layout, {}).rows
     plan = plan_decompress(frame, layout, str(out), where=where, format=format)
     codecs = CodecCache([(weights_file.name, weights_file.read_bytes())])
     results = [run_decode_task(t, codecs=codecs, max_pixels=10**7, storage_options={}) for t in plan.tasks]

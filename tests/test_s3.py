@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import s3fs
 
-from s2c_pipeline.manifest import ManifestRow, read_manifests, write_manifest
+from s2c_pipeline.archive.manifest import ManifestRow, read_manifests, write_manifest
 from s2c_pipeline.shards import ShardReadError, TarShardWriter, expand_inputs, publish, read_range, read_shard
 
 

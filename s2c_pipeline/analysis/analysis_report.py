@@ -53,6 +53,7 @@ from s2c_pipeline.analysis.payback import CodecPayback, payback
 from s2c_pipeline.analysis.plots import Series, plot_histograms
 from s2c_pipeline.analysis.prices import PriceTable
 from s2c_pipeline.analysis.projection import Interval
+from s2c_pipeline.archive.status import Status
 
 BPP_PNG = "bpp_histogram.png"
 METHOD = (
@@ -125,7 +126,7 @@ def _blocks(analysis: Analysis, prices: PriceTable, costs: dict[str, list[Layout
     d = analysis.dataset_bytes
     ref = analysis.reference
     conf = f"{analysis.options.confidence:.0%}"
-    n_ok = sum(1 for r in analysis.results if all(c.status == "ok" for c in r.coded))
+    n_ok = sum(1 for r in analysis.results if all(c.status == Status.OK for c in r.coded))
     read_bytes = sum(t.size_bytes for t in analysis.tallies)
     blocks: list[Block] = [
         Heading("Storage analysis", 1),
@@ -189,7 +190,7 @@ def _statuses(analysis: Analysis) -> str:
     counts: dict[str, int] = {}
     for r in analysis.results:
         for c in r.coded:
-            if c.status != "ok":
+            if c.status != Status.OK:
                 counts[f"{c.status} at q{c.quality:g}"] = counts.get(f"{c.status} at q{c.quality:g}", 0) + 1
     return ", ".join(f"{k}: {v}" for k, v in sorted(counts.items()))
 

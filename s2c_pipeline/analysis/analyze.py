@@ -36,8 +36,8 @@ from s2c_pipeline.analysis.sampling import (
     list_shard_sizes,
 )
 from s2c_pipeline.analysis.stats import Summary, summarize
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.codec.image_codec import ImageCodec, default_quality, round_quality
-from s2c_pipeline.codec.image_coding import OK
 from s2c_pipeline.evaluate.classical import ClassicalCodec, classical_codecs
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 from s2c_pipeline.shards import expand_inputs
@@ -244,7 +244,7 @@ def _classical_rows(classical: Sequence[ClassicalCodec], sources: Sequence[Sampl
             rows[0].append(project_row(codec.name, ours[0].quality, _per_image_setting(coded), coded, 0,
                                        matched=not any(c.target_missed for c in coded)))
             continue
-        included = [[r.coded[i].status == OK for r in results] for i in range(len(ours))]
+        included = [[r.coded[i].status == Status.OK for r in results] for i in range(len(ours))]
         matches = match_levels(codec, sources, [row.psnr.mean for row in ours], included, options.max_pixels, tick)
         for level, (row, match) in enumerate(zip(ours, matches, strict=True)):
             rows[level].append(project_row(codec.name, row.quality, str(match.setting), list(match.coded),
@@ -258,7 +258,7 @@ def _our_setting(quality: float, coded: Sequence[CodedImage]) -> str:
 
 
 def _per_image_setting(coded: Sequence[CodedImage], prefix: str = "") -> str:
-    values = sorted(c.quality for c in coded if c.status == OK)
+    values = sorted(c.quality for c in coded if c.status == Status.OK)
     if not values:
         return "-"
     median = float(np.median(values))
@@ -277,7 +277,7 @@ def _row(codec: str, quality: float, setting: str, coded: Sequence[CodedImage], 
         sum(s.size_bytes for s in sizes), len(sizes), tallies, sample,
         replicates=options.replicates, confidence=options.confidence, seed=options.design.seed + index,
     )
-    ok = [(c, r.image.weight) for c, r in zip(coded, results, strict=True) if c.status == OK]
+    ok = [(c, r.image.weight) for c, r in zip(coded, results, strict=True) if c.status == Status.OK]
     weights = [w for _, w in ok]
     if learned and options.target_psnr is not None:
         matched = not any(c.target_missed for c in coded)

@@ -35,6 +35,7 @@ from s2c_pipeline.analysis.payback import CodecPayback, current_layout, gpu_figu
 from s2c_pipeline.analysis.plots import CostBar, plot_costs, plot_intervals
 from s2c_pipeline.analysis.prices import PriceTable
 from s2c_pipeline.analysis.projection import Interval, SampledSizes, project
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.evaluate.plot import CLASSICAL_STYLE, RDSeries, plot_rd_series
 from s2c_pipeline.evaluate.rd import ms_ssim_to_db
 
@@ -114,7 +115,7 @@ def _spread(summary, digits: int) -> str:
 
 
 def _statuses(row: CodecRow) -> str:
-    other = {k: v for k, v in row.statuses.items() if k != "ok"}
+    other = {k: v for k, v in row.statuses.items() if k != Status.OK}
     return ", ".join(f"{k} {v}" for k, v in sorted(other.items())) or "-"
 
 
@@ -296,7 +297,7 @@ def rd_plot(analysis: Analysis, out: Path) -> Path:
     series = []
     for position in range(len(analysis.rows(0))):
         rows = [analysis.rows(i)[position] for i in range(len(analysis.per_quality))]
-        ok = [[c for c in r.coded if c.status == "ok"] for r in rows]
+        ok = [[c for c in r.coded if c.status == Status.OK] for r in rows]
         first = rows[0]
         colour, marker = (LEARNED_COLOUR, "o") if first.learned else CLASSICAL_STYLE.get(first.codec, ("black", "x"))
         label = f"{first.codec} ({analysis.weights_id})" if first.learned else codec_label(first.codec)

@@ -27,8 +27,10 @@ from pathlib import Path
 import torch
 
 from s2c_pipeline.analysis.sampling import PickedImage
+from s2c_pipeline.archive.outcomes import status_of
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import OK, EncodeSettings, NotCoded, code_one, prepare_image
+from s2c_pipeline.codec.image_coding import EncodeSettings, NotCoded, code_one, prepare_image
 from s2c_pipeline.codec.target import RateTarget
 
 TARGET_NOT_REACHED = "target_not_reached"
@@ -43,7 +45,7 @@ class CodedImage:
     """
 
     quality: float
-    status: str
+    status: Status
     source_bytes: int
     coded_bytes: int
     """``.s2c`` bytes; for an image that was not coded, its source bytes (kept verbatim)."""
@@ -64,7 +66,7 @@ class CodedImage:
 
     @property
     def bpp(self) -> float:
-        if self.status != OK or not self.width or not self.height:
+        if self.status != Status.OK or not self.width or not self.height:
             return math.nan
         return self.coded_bytes * 8 / (self.width * self.height)
 
@@ -96,7 +98,7 @@ def code_image(
     try:
         prepared = prepare_image(picked.data, max_pixels)
     except NotCoded as failure:
-        rejected = tuple(CodedImage(q, failure.status, source_bytes, source_bytes, error=failure.error)
+        rejected = tuple(CodedImage(q, status_of(failure), source_bytes, source_bytes, error=failure.error)
                          for q in levels)
         return ImageResult(done, rejected)
     source_ms = (time.perf_counter() - started) * 1000
@@ -106,10 +108,10 @@ def code_image(
         settings = EncodeSettings(quality, max_pixels, device=str(codec.device), target=target)
         outcome = code_one(prepared, codec, settings)
         if isinstance(outcome, NotCoded):
-            coded.append(CodedImage(quality, outcome.status, source_bytes, source_bytes, error=outcome.error))
+            coded.append(CodedImage(quality, status_of(outcome), source_bytes, source_bytes, error=outcome.error))
             continue
         coded.append(CodedImage(
-            outcome.quality, OK, source_bytes, len(outcome.s2c), outcome.width, outcome.height,
+            outcome.quality, Status.OK, source_bytes, len(outcome.s2c), outcome.width, outcome.height,
             outcome.psnr, outcome.ms_ssim, outcome.encode_ms, outcome.decode_ms,
             target_missed=target is not None and outcome.note is not None,
         ))

@@ -29,12 +29,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from s2c_pipeline.analysis.coding import CodedImage
-from s2c_pipeline.codec.image_coding import OK, NotCoded, prepare_image
+from s2c_pipeline.archive.outcomes import status_of
+from s2c_pipeline.archive.status import Status
+from s2c_pipeline.codec.image_coding import NotCoded, prepare_image
 from s2c_pipeline.evaluate.classical import ClassicalCodec
 from s2c_pipeline.imaging import ms_ssim, psnr
 
 LOWEST, HIGHEST = 1, 99
-ENCODE_ERROR = "encode_error"
 PSNR_CAP = 100.0
 """A lossless decode (PSNR infinite) counts as this many dB in a mean."""
 
@@ -75,7 +76,7 @@ def _not_coded(source: SampledSource, setting: float, max_pixels: int) -> CodedI
     try:
         prepare_image(source.data, max_pixels)
     except NotCoded as failure:
-        return CodedImage(setting, failure.status, len(source.data), len(source.data), error=failure.error)
+        return CodedImage(setting, status_of(failure), len(source.data), len(source.data), error=failure.error)
     raise AssertionError("called for an image that prepares")
 
 
@@ -95,11 +96,11 @@ def measure_full(codec: ClassicalCodec, rgb: np.ndarray, setting: int, source_by
         decoded = codec.decode(data)
         done = time.perf_counter()
     except (OSError, ValueError, RuntimeError) as exc:
-        return CodedImage(setting, ENCODE_ERROR, source_bytes, source_bytes,
+        return CodedImage(setting, Status.ENCODE_ERROR, source_bytes, source_bytes,
                           error=f"{codec.name}: {type(exc).__name__}: {exc}".splitlines()[0])
     height, width = rgb.shape[:2]
     value = psnr(rgb, decoded)
-    return CodedImage(setting, OK, source_bytes, len(data), width, height, value, ms_ssim(rgb, decoded),
+    return CodedImage(setting, Status.OK, source_bytes, len(data), width, height, value, ms_ssim(rgb, decoded),
                       (encoded - started) * 1000, (done - encoded) * 1000,
                       target_missed=target_psnr is not None and value < target_psnr)
 

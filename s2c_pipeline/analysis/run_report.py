@@ -26,6 +26,7 @@ from s2c_pipeline.analysis.document import (
 from s2c_pipeline.analysis.plots import Series, plot_histograms, plot_throughput
 from s2c_pipeline.analysis.prices import PriceTable, default_prices
 from s2c_pipeline.analysis.run_summary import PrefixSummary, throughput
+from s2c_pipeline.archive.status import Status
 
 BPP_PNG, QUALITY_PNG, THROUGHPUT_PNG = "bpp_histogram.png", "quality_histograms.png", "throughput.png"
 SLOWEST = 10
@@ -101,7 +102,7 @@ def _ratio(a: float, b: float) -> str:
 
 def _blocks(summary: PrefixSummary, command: str, elapsed, cumulative) -> list[Block]:
     s = summary
-    ok = s.statuses.get("ok", 0)
+    ok = s.statuses.get(Status.OK, 0)
     blocks: list[Block] = [
         Heading(f"Run report: {s.prefix}", 1),
         Paragraph(f"Made by `{command or 's2c report'}` with s2c-pipeline {__version__} at "

@@ -1,8 +1,9 @@
 """``s2c report``: what a finished or partial ``s2c compress`` prefix holds, from manifests and markers.
 
-Only committed shards count: a shard's manifest part is trusted once its marker ``_done/<id>.json``
-exists (the pipeline writes the marker last), so parts of a shard still in flight, or left by a
-crash, are listed but left out of every total. Timings come from the markers (read and encode
+Only committed shards count, read as every other reader reads them (``archive.committed``): a
+shard's manifest part is trusted once its marker ``_done/<id>.json`` exists (the pipeline writes
+the marker last), so parts of a shard still in flight, or left by a crash, are listed but left out
+of every total. Timings come from the markers (read and encode
 seconds per shard, commit time), sizes of whole shards from the markers too, and per-image numbers
 from the manifest rows.
 """
@@ -18,11 +19,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from s2c_pipeline.analysis.stats import Summary, summarize
-from s2c_pipeline.manifest import read_manifests
+from s2c_pipeline.archive.committed import read_committed, uncommitted_sources
+from s2c_pipeline.archive.layout import OutputLayout
+from s2c_pipeline.archive.marker import Marker
+from s2c_pipeline.archive.run_record import read_run_record
+from s2c_pipeline.archive.status import Status
 
 log = logging.getLogger(__name__)
 
@@ -102,35 +105,31 @@ def summarize_prefix(prefix: str, *, storage_options: Mapping[str, Any] | None =
     """Read the manifests, markers and run.json under ``prefix`` and sum them up.
 
     Raises:
-        FileNotFoundError: no manifest parts under the prefix.
+        FileNotFoundError: no manifest parts under the prefix, committed or not.
     """
-    from s2c_pipeline.pipeline.commit import read_json
-    from s2c_pipeline.pipeline.index import read_markers
-    from s2c_pipeline.pipeline.layout import OutputLayout
-
     options = dict(storage_options or {})
     layout = OutputLayout.of(prefix)
-    markers = read_markers(layout, options)
-    run = read_json(layout.run_json, options) or {}
-    table = read_manifests(prefix, storage_options=options, columns=list(COLUMNS), include_uncommitted=True)
-    committed = {m["source_url"] for m in markers.values()}
-    in_manifest = set(table.column("source_shard").unique().to_pylist())
-    table = table.filter(pc.is_in(table.column("source_shard"), value_set=pa.array(sorted(committed), pa.string())))
-    frame = table.to_pandas()
-    ok = frame[frame["status"] == "ok"]
+    committed = read_committed(layout, options, columns=COLUMNS, allow_empty=True)
+    uncommitted = uncommitted_sources(layout, options)
+    if not committed.markers and not uncommitted:
+        raise FileNotFoundError(f"no manifest parts under {layout.manifests_dir}/ (has the run committed any shard yet?)")
+    markers = committed.markers
+    run = read_run_record(layout, options)
+    frame = committed.rows
+    ok = frame[frame["status"] == Status.OK]
     values = {name: ok[name].to_numpy(dtype=float) for name in ("bpp", "psnr", "ms_ssim")}
     shards = sorted((_timing(shard_id, m) for shard_id, m in markers.items()),
                     key=lambda t: (t.committed_at is None, t.committed_at or datetime.min, t.shard_id))
     return PrefixSummary(
         prefix=layout.prefix,
-        identity=dict(run.get("identity", {})),
-        run_starts=tuple(t for r in run.get("runs", []) if (t := _time(r.get("started_at"))) is not None),
+        identity=dict(run.identity) if run else {},
+        run_starts=run.run_starts if run else (),
         shards=tuple(shards),
-        uncommitted_sources=tuple(sorted(in_manifest - committed)),
+        uncommitted_sources=uncommitted,
         statuses=frame["status"].value_counts().sort_index().to_dict(),
         source_shard_bytes=sum(t.source_bytes for t in shards),
         output_shard_bytes=sum(t.output_bytes for t in shards),
-        manifest_bytes=sum(int(m.get("manifest_bytes", 0)) for m in markers.values()),
+        manifest_bytes=sum(m.manifest_bytes for m in markers.values()),
         image_bytes_ok=int(ok["source_bytes"].sum()),
         s2c_bytes_ok=int(ok["s2c_bytes"].sum()),
         quality=summarize(ok["quality"].to_numpy(dtype=float)),
@@ -140,7 +139,7 @@ def summarize_prefix(prefix: str, *, storage_options: Mapping[str, Any] | None =
         encode_ms=summarize(ok["encode_ms"].to_numpy(dtype=float)),
         decode_ms=summarize(ok["decode_ms"].to_numpy(dtype=float)),
         values=values,
-        failures=_failure_groups(frame[frame["status"] != "ok"]),
+        failures=_failure_groups(frame[frame["status"] != Status.OK]),
     )
 
 
@@ -164,27 +163,19 @@ def throughput(summary: PrefixSummary, bins: int = 20) -> tuple[np.ndarray, np.n
     return elapsed, cumulative, edges[:-1], counts / np.diff(edges)
 
 
-def _timing(shard_id: str, marker: Mapping[str, Any]) -> ShardTiming:
-    timings = marker.get("timings_s", {})
+def _timing(shard_id: str, marker: Marker) -> ShardTiming:
     return ShardTiming(
         shard_id=shard_id,
-        source_url=str(marker.get("source_url", "")),
-        samples=int(marker.get("stats", {}).get("samples", marker.get("rows", 0))),
-        read_s=float(timings.get("read", math.nan)),
-        encode_s=float(timings.get("encode", math.nan)),
-        device=str(marker.get("device", "")),
-        node_id=str(marker.get("node_id", "")),
-        committed_at=_time(marker.get("committed_at")),
-        source_bytes=int(marker.get("stats", {}).get("source_bytes", 0)),
-        output_bytes=int(marker.get("tar_bytes", 0)),
+        source_url=marker.source_url,
+        samples=marker.stats.samples,
+        read_s=marker.read_s,
+        encode_s=marker.encode_s,
+        device=marker.device,
+        node_id=marker.node_id,
+        committed_at=marker.committed_at,
+        source_bytes=marker.stats.source_bytes,
+        output_bytes=marker.tar_bytes,
     )
-
-
-def _time(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text))
-    except ValueError:
-        return None
 
 
 def _failure_groups(failed) -> tuple[FailureGroup, ...]:

@@ -20,6 +20,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from s2c_pipeline.archive.members import bitstream_member_name
 from s2c_pipeline.shards import (
     Sample,
     ShardContents,
@@ -35,7 +36,6 @@ log = logging.getLogger(__name__)
 
 IMAGES_PER_SHARD = 10
 """Default images taken from each shard read: spreads the sample without downloading every shard."""
-S2C_EXTENSION = "s2c"  # an output shard names a sample's bitstream KEY.s2c (docs/manifest.md)
 
 
 def tar_padded(size: int) -> int:
@@ -255,7 +255,7 @@ def output_fixed_bytes(contents: ShardContents) -> int:
         image = image_member(sample)
         for member in sample.members:
             if member is image and not member.omitted:
-                end = writer.add(f"{sample.key}.{S2C_EXTENSION}", b"")
+                end = writer.add(bitstream_member_name(sample.key), b"")
             else:
                 end = writer.add(member.name, b"")
                 carried += tar_padded(len(member.data))

@@ -11,6 +11,7 @@ import re
 import shlex
 from pathlib import Path
 
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.cli.errors import DataError, UsageError
 from s2c_pipeline.cli.options import (
     add_device_argument,
@@ -332,7 +333,7 @@ def run_report(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise DataError(f"{args.prefix}: {exc}") from None
     paths = write_run_report(summary, args.out, command=_command("report", args), prices=prices)
-    ok = summary.statuses.get("ok", 0)
+    ok = summary.statuses.get(Status.OK, 0)
     report(
         args,
         f"{summary.prefix}: {len(summary.shards)} committed shards, {summary.samples} samples ({ok} ok), "

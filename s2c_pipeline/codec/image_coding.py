@@ -1,14 +1,14 @@
-"""Image bytes -> coded images or failure statuses, batching images of one padded size.
+"""Image bytes -> coded images and their measurements, or typed refusals; batches of one padded size.
 
 The one way an image is coded for a record: ``s2c compress`` (a manifest row per image) and
 ``s2c analyze`` (a sampled projection of what compress would write) both come here. Every image
-is encoded, decoded again (decode-verify) and measured; a failure becomes a
-``NotCoded`` with the manifest status that names it (``docs/manifest.md``):
+is encoded, decoded again (decode-verify) and measured; a failure becomes a typed ``NotCoded``
+(the manifest status each records is ``archive.outcomes``' business, not the codec's):
 
-* ``bad_input``: not an image the imaging module accepts;
-* ``skipped_too_large``: above ``max_pixels`` (or Pillow's decompression-bomb limit);
-* ``encode_error``: the codec raised while encoding;
-* ``verify_failed``: the bitstream did not decode again, or decoded to the wrong size.
+* ``ImageUnreadable``: not an image the imaging module accepts;
+* ``ImageTooLarge``: above ``max_pixels`` (or Pillow's decompression-bomb limit);
+* ``EncodeFailed``: the codec raised while encoding;
+* ``VerifyFailed``: the bitstream did not decode again, or decoded to the wrong size.
 
 With ``batch_size`` > 1 (the default on a GPU) images of equal padded size share one g_a and one
 g_s pass; a batch that fails as a whole is coded again image by image, so that one bad image or a
@@ -34,9 +34,6 @@ from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.imaging import ImageRejected, PreparedImage, load_image, metrics
 
 log = logging.getLogger(__name__)
-
-OK, BAD_INPUT, TOO_LARGE = "ok", "bad_input", "skipped_too_large"
-ENCODE_ERROR, VERIFY_FAILED = "encode_error", "verify_failed"
 
 
 class ImageBytes(Protocol):
@@ -84,10 +81,27 @@ class Coded:
 
 
 class NotCoded(Exception):
-    def __init__(self, status: str, error: str) -> None:
-        super().__init__(error)
-        self.status = status
-        self.error = error
+    """An image that was not coded; the message says why (it goes into the manifest's ``error``)."""
+
+    @property
+    def error(self) -> str:
+        return str(self)
+
+
+class ImageUnreadable(NotCoded):
+    """Not an image the imaging module accepts (unknown format, damaged, unsupported mode)."""
+
+
+class ImageTooLarge(NotCoded):
+    """More pixels than ``max_pixels`` or Pillow's decompression-bomb limit, or not read at all."""
+
+
+class EncodeFailed(NotCoded):
+    """The codec raised while encoding (out of memory, a shape it cannot take)."""
+
+
+class VerifyFailed(NotCoded):
+    """The bitstream did not decode again, or decoded to another size (decode-verify)."""
 
 
 def code_images(images: Sequence[ImageBytes], codec: ImageCodec, settings: EncodeSettings) -> list[Coded | NotCoded]:
@@ -112,14 +126,14 @@ def code_images(images: Sequence[ImageBytes], codec: ImageCodec, settings: Encod
 
 
 def prepare_image(data: bytes, max_pixels: int, *, omitted: str | None = None) -> PreparedImage:
-    """``load_image``, with a rejection raised as ``NotCoded`` carrying its manifest status."""
+    """``load_image``, with a rejection raised as ``ImageTooLarge`` or ``ImageUnreadable``."""
     if omitted:
-        raise NotCoded(TOO_LARGE, f"image member not read by the shard reader: {omitted}")
+        raise ImageTooLarge(f"image member not read by the shard reader: {omitted}")
     try:
         return load_image(data, max_pixels=max_pixels)
     except ImageRejected as exc:
-        status = TOO_LARGE if _too_large(data, max_pixels) else BAD_INPUT
-        raise NotCoded(status, str(exc)) from None
+        kind = ImageTooLarge if _too_large(data, max_pixels) else ImageUnreadable
+        raise kind(str(exc)) from None
 
 
 def _code_batch(images: list[PreparedImage], codec: ImageCodec, settings: EncodeSettings) -> list[Coded | NotCoded]:
@@ -148,10 +162,10 @@ def code_one(prepared: PreparedImage, codec: ImageCodec, settings: EncodeSetting
             if not result.reached:
                 note = f"target {settings.target.kind} {settings.target.value:g} not reached; used quality {quality:g}"
     except BitstreamError as exc:
-        return NotCoded(VERIFY_FAILED, f"decode-verify failed: {exc}")
+        return VerifyFailed(f"decode-verify failed: {exc}")
     except (RuntimeError, ValueError, MemoryError) as exc:
         # torch reports out-of-memory and shape problems as RuntimeError; nothing else is expected.
-        return NotCoded(ENCODE_ERROR, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        return EncodeFailed(f"{type(exc).__name__}: {exc}".splitlines()[0])
     return _measured(prepared, data, decoded, timing, quality, note)
 
 
@@ -159,7 +173,7 @@ def _measured(
     prepared: PreparedImage, data: bytes, decoded: DecodedImage, timing: EncodeTiming, quality: float, note: str | None
 ) -> Coded | NotCoded:
     if decoded.rgb.shape != prepared.rgb.shape:
-        return NotCoded(VERIFY_FAILED, f"decoded to {decoded.rgb.shape}, expected {prepared.rgb.shape}")
+        return VerifyFailed(f"decoded to {decoded.rgb.shape}, expected {prepared.rgb.shape}")
     return Coded(
         s2c=data,
         decoded=decoded,

@@ -19,13 +19,13 @@ from typing import Any
 
 import ray
 
+from s2c_pipeline.archive.layout import OutputLayout
 from s2c_pipeline.codec.batching import default_batch_size
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.pipeline.codec_spec import CodecSpec
 from s2c_pipeline.pipeline.config import DecodeConfig, RunConfig
 from s2c_pipeline.pipeline.decode_job import CodecCache, DecodeResult, DecodeTask, run_decode_task
-from s2c_pipeline.pipeline.layout import OutputLayout
 from s2c_pipeline.pipeline.results import ShardResult
 from s2c_pipeline.pipeline.resume import ShardTask
 from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task

@@ -1,4 +1,4 @@
-"""Publishing one shard's outputs in the order that makes a crash harmless, and reading markers.
+"""Publishing one shard's outputs in the order that makes a crash harmless.
 
 Order: output tar, then manifest part, each published atomically (``shards.publish``), then the
 marker ``_done/<id>.json`` last. A shard without a marker is not committed, whatever else exists
@@ -10,21 +10,16 @@ later change.
 from __future__ import annotations
 
 import hashlib
-import json
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from s2c_pipeline.manifest import manifest_bytes
+from s2c_pipeline.archive.layout import OutputLayout
+from s2c_pipeline.archive.manifest import manifest_bytes
+from s2c_pipeline.archive.marker import Marker
 from s2c_pipeline.pipeline.compress_shard import ShardOutput
-from s2c_pipeline.pipeline.layout import OutputLayout
-from s2c_pipeline.shards import filesystem, publish
-
-log = logging.getLogger(__name__)
-
-MARKER_FORMAT = 1
+from s2c_pipeline.shards import publish
 
 
 @dataclass(frozen=True)
@@ -53,8 +48,8 @@ def commit_shard(
     output: ShardOutput,
     context: CommitContext,
     storage_options: Mapping[str, Any],
-) -> dict[str, Any]:
-    """Publish tar, manifest, then marker; returns the marker's content.
+) -> Marker:
+    """Publish tar, manifest, then marker; returns the marker.
 
     Every row gets the run's id and the commit time, the same values as the marker's, so one
     run's rows can be selected from the manifests alone.
@@ -65,61 +60,30 @@ def commit_shard(
     parquet = manifest_bytes(rows)
     publish(output.tar, layout.shard(shard_id), storage_options=options)
     publish(parquet, layout.manifest(shard_id), storage_options=options)
-    marker = {
-        "format": MARKER_FORMAT,
-        "shard_id": shard_id,
-        "run_id": context.run_id,
-        "source_url": context.source_url,
-        "source_sha256": context.source_sha256,
-        "output_shard": layout.relative(layout.shard(shard_id)),
-        "manifest": layout.relative(layout.manifest(shard_id)),
-        "tar_bytes": len(output.tar),
-        "tar_sha256": hashlib.sha256(output.tar).hexdigest(),
-        "manifest_bytes": len(parquet),
-        "manifest_sha256": hashlib.sha256(parquet).hexdigest(),
-        "rows": len(rows),
-        "stats": output.stats.to_dict(),
-        "model": context.model,
-        "weights_id": context.weights_id,
-        "quality": context.quality,
-        "attempt": context.attempt,
-        "retry_failed": context.retry_failed,
-        "node_id": context.node_id,
-        "device": context.device,
-        "pid": context.pid,
-        "timings_s": {"read": round(context.read_s, 4), "encode": round(context.encode_s, 4)},
-        "committed_at": committed_at.isoformat(timespec="seconds"),
-    }
-    publish(json.dumps(marker, indent=1).encode(), layout.marker(shard_id), storage_options=options)
+    marker = Marker(
+        shard_id=shard_id,
+        run_id=context.run_id,
+        source_url=context.source_url,
+        source_sha256=context.source_sha256,
+        output_shard=layout.relative(layout.shard(shard_id)),
+        manifest=layout.relative(layout.manifest(shard_id)),
+        tar_bytes=len(output.tar),
+        tar_sha256=hashlib.sha256(output.tar).hexdigest(),
+        manifest_bytes=len(parquet),
+        manifest_sha256=hashlib.sha256(parquet).hexdigest(),
+        rows=len(rows),
+        stats=output.stats,
+        model=context.model,
+        weights_id=context.weights_id,
+        quality=context.quality,
+        attempt=context.attempt,
+        retry_failed=context.retry_failed,
+        node_id=context.node_id,
+        device=context.device,
+        pid=context.pid,
+        read_s=context.read_s,
+        encode_s=context.encode_s,
+        committed_at=committed_at,
+    )
+    publish(marker.to_json(), layout.marker(shard_id), storage_options=options)
     return marker
-
-
-def read_json(url: str, storage_options: Mapping[str, Any]) -> dict[str, Any] | None:
-    """A small JSON object at ``url``, or None when it does not exist.
-
-    A marker that does not parse is treated as absent with a warning: markers are published
-    atomically, so only an outside change can damage one, and redoing the shard repairs it.
-    """
-    fs, path = filesystem(url, dict(storage_options))
-    try:
-        with fs.open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
-        return None
-    try:
-        value = json.loads(data)
-    except ValueError as exc:
-        log.warning("%s: not valid JSON (%s); treating it as absent", url, exc)
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def list_marker_ids(layout: OutputLayout, storage_options: Mapping[str, Any]) -> set[str]:
-    """Shard ids with a marker, from one listing of ``_done/`` (empty when it does not exist)."""
-    fs, path = filesystem(layout.markers_dir, dict(storage_options))
-    fs.invalidate_cache(path)
-    try:
-        names = [n.rsplit("/", 1)[-1] for n in fs.ls(path, detail=False)]
-    except FileNotFoundError:
-        return set()
-    return {n[: -len(".json")] for n in names if n.endswith(".json") and not n.startswith(".")}

@@ -3,8 +3,10 @@
 A pure function of its inputs (no Ray, no storage), so it is tested directly. Per-sample failure
 policy ``record_and_keep_original``: any sample that is not coded gets a manifest row with its
 status and error, and its original image member is carried into the output tar verbatim, so the
-output dataset is always whole. The statuses of images given to the codec are those of
-``codec.image_coding``; this module adds
+output dataset is always whole. This module builds every field of every row (``archive.status``
+has the vocabulary): the codec gives measurements, or a typed refusal whose status
+``archive.outcomes`` names (``bad_input``, ``skipped_too_large``, ``encode_error``,
+``verify_failed``); besides those
 
 * ``ok``: coded, decoded again (decode-verify), metrics and the decoded pixels' hash recorded;
 * ``bad_input`` for a sample without an image member, or one that already holds a ``.s2c`` member;
@@ -29,19 +31,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from s2c_pipeline.archive.manifest import ManifestRow
+from s2c_pipeline.archive.members import S2C_EXTENSION, bitstream_member_name
+from s2c_pipeline.archive.outcomes import status_of
+from s2c_pipeline.archive.shard_stats import ShardStats
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import BAD_INPUT, OK, Coded, EncodeSettings, NotCoded, code_images
+from s2c_pipeline.codec.image_coding import Coded, EncodeSettings, NotCoded, code_images
 from s2c_pipeline.imaging import metrics
-from s2c_pipeline.manifest import ManifestRow
-from s2c_pipeline.pipeline.results import ShardStats
 from s2c_pipeline.pipeline.sample_names import ShardNames
 from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member, normalise_name
 
 log = logging.getLogger(__name__)
 
-SHARD_PROBLEM = "shard_problem"
-BAD_NAME = "bad_name"
-S2C_EXTENSION = "s2c"
 WINDOW_BATCHES = 4
 """Samples are prepared ``batch_size * WINDOW_BATCHES`` at a time, so that images of one padded
 size find each other without holding a whole shard's pixels in memory."""
@@ -113,33 +115,33 @@ def _write_sample(
 ) -> ManifestRow:
     """``outcome`` is None exactly when the sample was not offered to the codec (see _code_pending)."""
     if bad_name is not None:
-        log.warning("%s: %s; recorded as status=%s, kept verbatim", base["source_shard"], bad_name, BAD_NAME)
+        log.warning(
+            "%s: %s; recorded as status=%s, kept verbatim", base["source_shard"], bad_name, Status.BAD_NAME
+        )
         carried, notes = _carry(writer, sample.members)
         error = _join(
             f"{bad_name}: decompress could not write it back as files, so it is not coded and its "
             "members are carried verbatim (`s2c decompress --format webdataset` restores them)",
             notes,
         )
-        return ManifestRow(**base, status=BAD_NAME, error=error, carried_members=carried)
+        return ManifestRow(**base, status=Status.BAD_NAME, error=error, carried_members=carried)
     if image is None:
         names = ", ".join(m.name for m in sample.members) or "none"
         carried, notes = _carry(writer, sample.members)
         error = _join(f"sample has no image member (members: {names}); carried verbatim", notes)
-        return ManifestRow(**base, status=BAD_INPUT, error=error, carried_members=carried)
+        return ManifestRow(**base, status=Status.BAD_INPUT, error=error, carried_members=carried)
     if _holds_s2c(sample):
         carried, notes = _carry(writer, sample.members)
         error = _join(f"sample already has a .{S2C_EXTENSION} member; not coded, carried verbatim", notes)
-        return ManifestRow(**base, status=BAD_INPUT, error=error, carried_members=carried)
+        return ManifestRow(**base, status=Status.BAD_INPUT, error=error, carried_members=carried)
     source = f"{base['source_shard']}:{image.name}"
     if isinstance(outcome, NotCoded):
-        failure = outcome
-        log.warning("%s: %s; recorded as status=%s, original kept", source, failure.error, failure.status)
+        status = status_of(outcome)
+        log.warning("%s: %s; recorded as status=%s, original kept", source, outcome.error, status)
         carried, notes = _carry(writer, sample.members)
-        return ManifestRow(
-            **base, status=failure.status, error=_join(failure.error, notes), carried_members=carried
-        )
+        return ManifestRow(**base, status=status, error=_join(outcome.error, notes), carried_members=carried)
     coded = outcome
-    member_name = f"{sample.key}.{S2C_EXTENSION}"
+    member_name = bitstream_member_name(sample.key)
     offset = writer.add(member_name, coded.s2c)
     carried, notes = _carry(writer, [m for m in sample.members if m is not image])
     return ManifestRow(
@@ -155,7 +157,7 @@ def _write_sample(
         ms_ssim=coded.ms_ssim,
         decoded_sha256=metrics.pixels_sha256(coded.decoded.image),
         latents_sha256=coded.decoded.latents_sha256,
-        status=OK,
+        status=Status.OK,
         error=_join(coded.note, notes),
         encode_ms=coded.encode_ms,
         decode_ms=coded.decode_ms,
@@ -212,7 +214,7 @@ class _CodedBytes:
     output: int = 0
 
     def add(self, sample: Sample, image: Member | None, row: ManifestRow) -> None:
-        if row.status != OK or image is None:
+        if row.status != Status.OK or image is None:
             return
         members = sum(len(m.data) for m in sample.members)  # members not read (omitted) count 0
         self.input += members
@@ -282,19 +284,19 @@ def _problem_row(
     shard_url: str, problem: str, codec: ImageCodec, settings: EncodeSettings, output_url: str
 ) -> ManifestRow:
     base = _base_row(Sample(key="", members=()), None, None, shard_url, codec, settings, output_url, 0)
-    return ManifestRow(**base, status=SHARD_PROBLEM, error=problem)  # attempts 0: nothing was tried
+    return ManifestRow(**base, status=Status.SHARD_PROBLEM, error=problem)  # attempts 0: nothing was tried
 
 
 def _stats(rows: list[ManifestRow], source_bytes: int, output_bytes: int, coded: _CodedBytes) -> ShardStats:
     statuses: dict[str, int] = {}
     for row in rows:
-        statuses[row.status] = statuses.get(row.status, 0) + 1
-    ok = [r for r in rows if r.status == OK]
+        statuses[row.status.value] = statuses.get(row.status.value, 0) + 1
+    ok = [r for r in rows if r.status == Status.OK]
     finite = [r.psnr for r in ok if r.psnr is not None and math.isfinite(r.psnr)]
     return ShardStats(
-        samples=sum(1 for r in rows if r.status != SHARD_PROBLEM),
+        samples=sum(1 for r in rows if r.status != Status.SHARD_PROBLEM),
         images_ok=len(ok),
-        images_failed=sum(1 for r in rows if r.status not in (OK, SHARD_PROBLEM)),
+        images_failed=sum(1 for r in rows if r.status not in (Status.OK, Status.SHARD_PROBLEM)),
         statuses=statuses,
         source_bytes=source_bytes,
         output_bytes=output_bytes,

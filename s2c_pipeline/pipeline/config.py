@@ -16,9 +16,6 @@ from s2c_pipeline.codec.target import RateTarget
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES
 
-LAYOUT_VERSION = 1
-"""Bumped when the output prefix layout or the manifest meaning changes."""
-
 
 @dataclass(frozen=True)
 class ExecutionConfig:

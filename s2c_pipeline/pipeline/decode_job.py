@@ -29,19 +29,19 @@ from typing import Any
 
 import numpy as np
 
-from s2c_pipeline.bitstream import BitstreamError, decode_container
-from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec, codec_for_bitstream
-from s2c_pipeline.codec.weights import Checkpoint
-from s2c_pipeline.imaging import image_to_png_bytes, metrics
-from s2c_pipeline.pipeline.compress_shard import BAD_NAME, OK
-from s2c_pipeline.pipeline.output_paths import join_url, safe_local_path
-from s2c_pipeline.pipeline.output_reader import (
+from s2c_pipeline.archive.pairing import (
     RowRef,
     ShardMismatch,
     bitstream_member,
     carried,
     paired_sample,
 )
+from s2c_pipeline.archive.status import Status
+from s2c_pipeline.bitstream import BitstreamError, decode_container
+from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec, codec_for_bitstream
+from s2c_pipeline.codec.weights import Checkpoint
+from s2c_pipeline.imaging import image_to_png_bytes, metrics
+from s2c_pipeline.pipeline.output_paths import join_url, safe_local_path
 from s2c_pipeline.pipeline.sample_names import decoded_name
 from s2c_pipeline.shards import ShardContents, TarShardWriter, filesystem, publish, read_range, read_shard
 from s2c_pipeline.shards.names import UnsafeName, check_relative_name
@@ -130,7 +130,7 @@ def run_decode_task(
                 errors.append(f"{task.tar_url}: sample {ref.key!r}: {exc}")
                 continue
             decoded += was_decoded
-            restored += ref.status != OK
+            restored += ref.status != Status.OK
             files.extend(sample_files)
     written = _write(task, files, options, errors) if task.format != CHECK else 0
     return DecodeResult(task.shard_id, decoded, restored, written, tuple(errors))
@@ -147,22 +147,22 @@ def _decode_one(
     """(files for this sample, whether a bitstream was decoded)."""
     source = f"{task.tar_url}:{ref.s2c_member}"
     # CHECK writes nothing; a bad_name sample goes into a WebDataset tar as the input had it
-    check_names = task.format == PNG or (task.format == WEBDATASET and ref.status != BAD_NAME)
+    check_names = task.format == PNG or (task.format == WEBDATASET and ref.status != Status.BAD_NAME)
     if check_names:
         check_relative_name(ref.key)
     if contents is None:
         members = []
         data = (
             read_range(task.tar_url, ref.s2c_offset, ref.s2c_bytes, storage_options=options)
-            if ref.status == OK
+            if ref.status == Status.OK
             else b""
         )
     else:
         sample = paired_sample(contents, ref, task.sample_count)
         members = carried(sample, ref)
-        data = bitstream_member(sample, ref).data if ref.status == OK else b""
+        data = bitstream_member(sample, ref).data if ref.status == Status.OK else b""
     files = [(check_relative_name(m.name) if check_names else m.name, m.data) for m in members]
-    if ref.status != OK:
+    if ref.status != Status.OK:
         return files, False
     try:
         codec = codecs.for_bitstream(data, source)

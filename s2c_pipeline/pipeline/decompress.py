@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from s2c_pipeline.pipeline.compress_shard import BAD_NAME, SHARD_PROBLEM
+from s2c_pipeline.archive.committed import SHARD_COLUMN, read_committed
+from s2c_pipeline.archive.layout import OutputLayout
+from s2c_pipeline.archive.pairing import sample_rows
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.pipeline.config import DecodeConfig
 from s2c_pipeline.pipeline.decode_job import FORMATS, PNG, DecodeResult, DecodeTask
-from s2c_pipeline.pipeline.decode_run import SHARD_COLUMN, committed_manifest, run_decode_tasks
-from s2c_pipeline.pipeline.layout import OutputLayout
-from s2c_pipeline.pipeline.output_reader import sample_rows
+from s2c_pipeline.pipeline.decode_run import run_decode_tasks
 from s2c_pipeline.pipeline.selection import select_rows
 from s2c_pipeline.shards.names import UnsafeName, check_relative_name
 
@@ -96,14 +97,14 @@ def plan_decompress(
     where: str | None = None,
     format: str = PNG,
 ) -> DecompressPlan:
-    """Choose rows of ``frame`` (``decode_run.committed_manifest``) and group them into decode tasks.
+    """Choose rows of ``frame`` (``archive.committed.read_committed``) and group them into decode tasks.
 
     Raises SelectionError for a bad filter or unknown keys, ValueError for an unknown format.
     """
     if format not in FORMATS:
         raise ValueError(f"unknown output format {format!r}; choose one of {', '.join(FORMATS)}")
     chosen = select_rows(frame, keys=keys, where=where)
-    is_problem = chosen["status"] == SHARD_PROBLEM
+    is_problem = chosen["status"] == Status.SHARD_PROBLEM
     problems = chosen[is_problem]
     selected = chosen[~is_problem]
     errors = _refused(selected, format)
@@ -157,7 +158,7 @@ def decompress(
     config = config or DecodeConfig()
     started = time.monotonic()
     layout = OutputLayout.of(prefix)
-    _, frame = committed_manifest(layout, config.storage_options)
+    frame = read_committed(layout, config.storage_options).rows
     plan = plan_decompress(frame, layout, str(output), keys=keys, where=where, format=format)
     log.info(
         "decompress: %d sample(s) selected in %d shard(s) -> %s (%s)",
@@ -179,7 +180,7 @@ def _refused(selected: pd.DataFrame, format: str) -> list[tuple[int, str]]:
     restored only into WebDataset tars.
     """
     refused = []
-    bad_name = selected["status"] == BAD_NAME
+    bad_name = selected["status"] == Status.BAD_NAME
     for index, key in selected.loc[~bad_name, "key"].items():
         try:
             check_relative_name(key)
@@ -208,7 +209,7 @@ def _positions(rows: pd.DataFrame, selected_index: pd.Index, refused: set[int]) 
     positions = []
     position = 0
     for index, status in rows["status"].items():
-        if status == SHARD_PROBLEM:
+        if status == Status.SHARD_PROBLEM:
             continue
         if index in selected_index and index not in refused:
             positions.append(position)

@@ -13,7 +13,8 @@ import time
 
 from tqdm import tqdm
 
-from s2c_pipeline.pipeline.results import RunSummary, ShardResult, ShardStats
+from s2c_pipeline.archive.shard_stats import ShardStats
+from s2c_pipeline.pipeline.results import RunSummary, ShardResult
 
 log = logging.getLogger(__name__)
 

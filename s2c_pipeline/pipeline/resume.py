@@ -12,8 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from s2c_pipeline.pipeline.commit import list_marker_ids, read_json
-from s2c_pipeline.pipeline.layout import OutputLayout, shard_id_for
+from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
+from s2c_pipeline.archive.marker import list_marker_ids, read_marker
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,5 @@ def plan_shards(
 
 
 def _has_failures(layout: OutputLayout, shard_id: str, storage_options: Mapping[str, Any]) -> bool:
-    marker = read_json(layout.marker(shard_id), storage_options)
-    if marker is None:
-        return True
-    stats = marker.get("stats", {})
-    problems = int(stats.get("statuses", {}).get("shard_problem", 0))
-    return int(stats.get("images_failed", 0)) + problems > 0
+    marker = read_marker(layout, shard_id, storage_options)
+    return marker is None or marker.failed_samples > 0

@@ -16,13 +16,15 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+from s2c_pipeline.archive.layout import OutputLayout
+from s2c_pipeline.archive.manifest import ManifestRow, read_manifests
+from s2c_pipeline.archive.marker import read_marker
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.bitstream import BitstreamError, decode_container
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.manifest import ManifestRow, read_manifests
-from s2c_pipeline.pipeline.commit import CommitContext, commit_shard, read_json
-from s2c_pipeline.pipeline.compress_shard import OK, EncodeSettings, ReusedSample, compress_shard
-from s2c_pipeline.pipeline.layout import OutputLayout
-from s2c_pipeline.pipeline.results import ShardResult, ShardStats
+from s2c_pipeline.pipeline.commit import CommitContext, commit_shard
+from s2c_pipeline.pipeline.compress_shard import EncodeSettings, ReusedSample, compress_shard
+from s2c_pipeline.pipeline.results import ShardResult
 from s2c_pipeline.pipeline.resume import ShardTask
 from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES, filesystem, read_shard
 
@@ -53,14 +55,14 @@ def run_shard_task(
     """Process one input shard end to end; idempotent (a committed shard is left alone)."""
     started = time.perf_counter()
     options = dict(storage_options)
-    marker = read_json(layout.marker(task.shard_id), options)
+    marker = read_marker(layout, task.shard_id, options)
     if marker is not None and not task.retry_failed:
         log.info("%s: already committed (marker exists); nothing to do", task.shard_id)
         return ShardResult(
             task.shard_id,
             task.url,
             False,
-            ShardStats.from_dict(marker.get("stats", {})),
+            marker.stats,
             worker.node_id,
             worker.device,
             attempt,
@@ -120,7 +122,7 @@ def _previous_outputs(
     reuse: dict[tuple[str, str], ReusedSample] = {}
     prior: dict[str, int] = {}
     for row in rows:
-        if row.status == OK and row.s2c_offset is not None and row.s2c_bytes is not None:
+        if row.status == Status.OK and row.s2c_offset is not None and row.s2c_bytes is not None:
             data = tar[row.s2c_offset : row.s2c_offset + row.s2c_bytes]
             try:
                 decode_container(data, source=f"{layout.shard(shard_id)}:{row.s2c_member}")

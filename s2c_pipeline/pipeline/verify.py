@@ -20,16 +20,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from s2c_pipeline.bitstream import BitstreamError, decode_container
-from s2c_pipeline.manifest import MANIFEST_SCHEMA
-from s2c_pipeline.pipeline.commit import list_marker_ids, read_json
-from s2c_pipeline.pipeline.compress_shard import OK
-from s2c_pipeline.pipeline.config import DecodeConfig
-from s2c_pipeline.pipeline.decode_job import CHECK, DecodeTask
-from s2c_pipeline.pipeline.decode_run import run_decode_tasks
-from s2c_pipeline.pipeline.index import build_index
-from s2c_pipeline.pipeline.layout import OutputLayout
-from s2c_pipeline.pipeline.output_reader import (
+from s2c_pipeline.archive.committed import uncommitted_files
+from s2c_pipeline.archive.index import build_index
+from s2c_pipeline.archive.layout import OutputLayout
+from s2c_pipeline.archive.manifest import MANIFEST_SCHEMA
+from s2c_pipeline.archive.marker import Marker, list_marker_ids, read_markers
+from s2c_pipeline.archive.pairing import (
     ShardMismatch,
     bitstream_member,
     carried,
@@ -39,6 +35,12 @@ from s2c_pipeline.pipeline.output_reader import (
     paired_sample,
     sample_rows,
 )
+from s2c_pipeline.archive.run_record import read_run_record
+from s2c_pipeline.archive.status import Status
+from s2c_pipeline.bitstream import BitstreamError, decode_container
+from s2c_pipeline.pipeline.config import DecodeConfig
+from s2c_pipeline.pipeline.decode_job import CHECK, DecodeTask
+from s2c_pipeline.pipeline.decode_run import run_decode_tasks
 from s2c_pipeline.shards import filesystem
 
 log = logging.getLogger(__name__)
@@ -80,17 +82,15 @@ def verify(prefix: str, *, decode: bool = False, config: DecodeConfig | None = N
     options = dict(config.storage_options)
     layout = OutputLayout.of(prefix)
     problems: list[str] = []
-    if read_json(layout.run_json, options) is None:
+    if read_run_record(layout, options) is None:
         problems.append(f"{layout.run_json}: missing or not JSON")
     ids = sorted(list_marker_ids(layout, options))
-    markers: dict[str, dict[str, Any]] = {}
-    for shard_id in ids:
-        marker = read_json(layout.marker(shard_id), options)
-        if marker is None:
-            problems.append(f"{layout.marker(shard_id)}: marker is not valid JSON")
-        else:
-            markers[shard_id] = marker
-    problems += _leftovers(layout, set(ids), options)
+    markers = read_markers(layout, options)
+    problems += [f"{layout.marker(i)}: marker is not valid JSON" for i in ids if i not in markers]
+    problems += [
+        f"{url}: no commit marker in _done/ (uncommitted output: re-run compress)"
+        for url in uncommitted_files(layout, options)
+    ]
     problems += _check_index(layout, markers, options)
     with ThreadPoolExecutor(_IO_THREADS) as pool:
         checks = list(pool.map(lambda i: _check_shard(layout, i, markers[i], options), markers))
@@ -102,7 +102,7 @@ def verify(prefix: str, *, decode: bool = False, config: DecodeConfig | None = N
             DecodeTask(
                 c.shard_id,
                 layout.shard(c.shard_id),
-                tuple(r for r in refs if r.status == OK),
+                tuple(r for r in refs if r.status == Status.OK),
                 len(refs),
                 None,
                 CHECK,
@@ -134,18 +134,22 @@ def _read(url: str, options: dict[str, Any]) -> bytes | None:
 
 
 def _check_shard(
-    layout: OutputLayout, shard_id: str, marker: Mapping[str, Any], options: dict[str, Any]
+    layout: OutputLayout, shard_id: str, marker: Marker, options: dict[str, Any]
 ) -> _ShardCheck:
     tar_url, manifest_url = layout.shard(shard_id), layout.manifest(shard_id)
     problems: list[str] = []
     tar, parquet = _read(tar_url, options), _read(manifest_url, options)
-    for url, data, field in ((tar_url, tar, "tar"), (manifest_url, parquet, "manifest")):
+    expected = (
+        (tar_url, tar, marker.tar_sha256, marker.tar_bytes),
+        (manifest_url, parquet, marker.manifest_sha256, marker.manifest_bytes),
+    )
+    for url, data, sha256, size in expected:
         if data is None:
             problems.append(f"{url}: missing, but its marker says the shard is committed")
-        elif hashlib.sha256(data).hexdigest() != marker.get(f"{field}_sha256"):
+        elif hashlib.sha256(data).hexdigest() != sha256:
             problems.append(
                 f"{url}: sha256 differs from the marker's ({len(data)} bytes, marker says "
-                f"{marker.get(f'{field}_bytes')}): the file changed after it was committed"
+                f"{size}): the file changed after it was committed"
             )
     if tar is None or parquet is None:
         return _ShardCheck(shard_id, [], 0, problems)
@@ -159,8 +163,8 @@ def _check_shard(
         problems.append(f"{manifest_url}: columns differ from the manifest schema")
         return _ShardCheck(shard_id, [], 0, problems)
     rows = table.to_pylist()
-    if len(rows) != marker.get("rows"):
-        problems.append(f"{manifest_url}: {len(rows)} rows, the marker says {marker.get('rows')}")
+    if len(rows) != marker.rows:
+        problems.append(f"{manifest_url}: {len(rows)} rows, the marker says {marker.rows}")
     bitstreams, row_problems = _check_rows(tar_url, tar, rows)
     return _ShardCheck(shard_id, rows, bitstreams, problems + row_problems)
 
@@ -180,7 +184,7 @@ def _check_rows(tar_url: str, tar: bytes, rows: list[dict[str, Any]]) -> tuple[i
         try:
             sample = paired_sample(contents, ref, len(refs))
             carried(sample, ref)
-            if ref.status != OK:
+            if ref.status != Status.OK:
                 continue
             member = bitstream_member(sample, ref)
             if offsets.get(member.offset) != ref.s2c_offset or len(member.data) != ref.s2c_bytes:
@@ -204,25 +208,8 @@ def _check_rows(tar_url: str, tar: bytes, rows: list[dict[str, Any]]) -> tuple[i
     return bitstreams, problems
 
 
-def _leftovers(layout: OutputLayout, committed: set[str], options: dict[str, Any]) -> list[str]:
-    """Tars and manifests without a marker: a run died before committing them (re-run compress)."""
-    problems = []
-    for folder, suffix in ((layout.shards_dir, ".tar"), (layout.manifests_dir, ".parquet")):
-        fs, path = filesystem(folder, options)
-        try:
-            names = [n.rsplit("/", 1)[-1] for n in fs.ls(path, detail=False)]
-        except FileNotFoundError:
-            continue
-        for name in sorted(names):
-            if name.endswith(suffix) and not name.startswith(".") and name[: -len(suffix)] not in committed:
-                problems.append(
-                    f"{folder}/{name}: no commit marker in _done/ (uncommitted output: re-run compress)"
-                )
-    return problems
-
-
 def _check_index(
-    layout: OutputLayout, markers: Mapping[str, Mapping[str, Any]], options: dict[str, Any]
+    layout: OutputLayout, markers: Mapping[str, Marker], options: dict[str, Any]
 ) -> list[str]:
     data = _read(layout.index_json, options)
     if data is None:

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from s2c_pipeline.manifest.schema import MANIFEST_SCHEMA, ManifestRow
+from s2c_pipeline.archive.manifest.schema import MANIFEST_SCHEMA, ManifestRow
 from s2c_pipeline.shards.storage import publish
 
 logger = logging.getLogger(__name__)

@@ -19,15 +19,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from fsspec import AbstractFileSystem
 
-from s2c_pipeline.manifest.schema import MANIFEST_SCHEMA
+from s2c_pipeline.archive.layout import MANIFEST_DIR, MARKER_DIR
+from s2c_pipeline.archive.manifest.schema import MANIFEST_SCHEMA
+from s2c_pipeline.archive.marker import marker_ids_in
 from s2c_pipeline.shards.storage import filesystem, to_url
 from s2c_pipeline.shards.urls import expand_inputs
 
 logger = logging.getLogger(__name__)
 
-MANIFEST_DIR = "manifest"
-MARKER_DIR = "_done"
-"""Folders of an output prefix: manifest parts, and the commit markers (``ID.json``) next to them."""
 _READ_BATCH = 256  # parts fetched concurrently per request batch (s3fs cat runs them in parallel)
 
 
@@ -131,7 +130,7 @@ def _committed(urls: Sequence[str], storage_options: dict | None) -> list[str]:
         fs, path = filesystem(url, storage_options)
         folder = posixpath.join(posixpath.dirname(posixpath.dirname(path)), MARKER_DIR)
         if (id(fs), folder) not in markers:
-            markers[(id(fs), folder)] = _marker_ids(fs, folder)
+            markers[(id(fs), folder)] = marker_ids_in(fs, folder)
         shard_id = posixpath.basename(path).removesuffix(".parquet")
         if shard_id in markers[(id(fs), folder)]:
             committed.append(url)
@@ -151,19 +150,6 @@ def _committed(urls: Sequence[str], storage_options: dict | None) -> list[str]:
             uncommitted[0][0],
         )
     return committed
-
-
-def _marker_ids(fs: AbstractFileSystem, folder: str) -> set[str]:
-    fs.invalidate_cache(folder)  # s3fs keeps listings: a marker written since must be seen
-    try:
-        names = fs.ls(folder, detail=False)
-    except FileNotFoundError:
-        return set()
-    return {
-        name.removesuffix(".json")
-        for name in (posixpath.basename(n.rstrip("/")) for n in names)
-        if name.endswith(".json") and not name.startswith(".")
-    }
 
 
 def _parts_under(prefix: str, storage_options: dict | None) -> list[str]:

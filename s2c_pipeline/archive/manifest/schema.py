@@ -11,16 +11,9 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from s2c_pipeline.archive.status import Status
+
 MANIFEST_VERSION = "1"
-STATUSES = (
-    "ok",
-    "bad_input",
-    "encode_error",
-    "verify_failed",
-    "skipped_too_large",
-    "bad_name",
-    "shard_problem",
-)
 
 MANIFEST_SCHEMA = pa.schema(
     [
@@ -88,7 +81,8 @@ class ManifestRow:
     ms_ssim: float | None = None
     decoded_sha256: str | None = None
     latents_sha256: str | None = None
-    status: str
+    status: Status
+    """A ``Status``, or its value (a row read back from Parquet), turned into the enum here."""
     error: str | None = None
     attempts: int
     encode_ms: float | None = None
@@ -101,9 +95,16 @@ class ManifestRow:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "carried_members", tuple(self.carried_members))
-        if self.status not in STATUSES:
-            raise ValueError(f"manifest row {self.key!r}: status {self.status!r} is not one of {STATUSES}")
-        if self.status != "ok" and not self.error:
-            raise ValueError(f"manifest row {self.key!r}: status {self.status!r} needs an error message")
+        try:
+            object.__setattr__(self, "status", Status(self.status))
+        except ValueError:
+            known = ", ".join(s.value for s in Status)
+            raise ValueError(
+                f"manifest row {self.key!r}: status {self.status!r} is not one of {known}"
+            ) from None
+        if self.status != Status.OK and not self.error:
+            raise ValueError(
+                f"manifest row {self.key!r}: status {self.status.value!r} needs an error message"
+            )
         if self.attempts < 0:
             raise ValueError(f"manifest row {self.key!r}: attempts must be >= 0, got {self.attempts}")

@@ -20,7 +20,7 @@ from typing import Any
 
 import fsspec
 
-from s2c_pipeline.pipeline.compress_shard import SHARD_PROBLEM
+from s2c_pipeline.archive.status import Status
 from s2c_pipeline.shards import Member, Sample, ShardContents, read_shard
 
 
@@ -31,7 +31,7 @@ class RowRef:
     position: int
     """Index among the shard's sample rows (shard-problem rows excluded)."""
     key: str
-    status: str
+    status: Status
     s2c_member: str | None
     s2c_offset: int | None
     s2c_bytes: int | None
@@ -62,14 +62,14 @@ def sample_rows(rows: Sequence[Mapping[str, Any]]) -> list[RowRef]:
     """
     refs = []
     for row in rows:
-        if row["status"] == SHARD_PROBLEM:
+        if row["status"] == Status.SHARD_PROBLEM:
             continue
         carried_names = row["carried_members"]
         refs.append(
             RowRef(
                 position=len(refs),
                 key=row["key"],
-                status=row["status"],
+                status=Status(row["status"]),
                 s2c_member=_text(row["s2c_member"]),
                 s2c_offset=_integer(row["s2c_offset"]),
                 s2c_bytes=_integer(row["s2c_bytes"]),

@@ -1,5 +1,14 @@
 """Where everything lives under an output prefix, and how an input shard names its outputs.
 
+```
+PREFIX/run.json                  what produced the prefix (``run_record``)
+PREFIX/index.json                committed shards, wids-style (``index``)
+PREFIX/shards/ID.tar             the output tar (member names: ``members``)
+PREFIX/manifest/ID.parquet       one row per input sample (``manifest``)
+PREFIX/_done/ID.json             the commit marker, written last (``marker``)
+PREFIX/weights/MODEL-ID.pt       the checkpoints the prefix was coded with
+```
+
 Output names are stable per input URL: ``<input basename without .tar>-<8 hex of sha256(url)>``.
 A positional ``NNNNN`` (index in the sorted input list) would silently change meaning when inputs
 are added before existing ones on a resume (a new shard would inherit another's marker and be
@@ -16,8 +25,14 @@ from dataclasses import dataclass
 
 import fsspec.utils
 
-from s2c_pipeline.manifest import MANIFEST_DIR, MARKER_DIR
 from s2c_pipeline.shards.storage import LOCAL_PROTOCOLS, filesystem, to_url
+
+LAYOUT_VERSION = 1
+"""Bumped when the output prefix layout or the manifest meaning changes (recorded in run.json)."""
+SHARDS_DIR = "shards"
+MANIFEST_DIR = "manifest"
+MARKER_DIR = "_done"
+WEIGHTS_DIR = "weights"
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _TAR_SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -51,13 +66,13 @@ class OutputLayout:
         return cls(url.rstrip("/") or "/")
 
     def shard(self, shard_id: str) -> str:
-        return f"{self.prefix}/shards/{shard_id}.tar"
+        return f"{self.shards_dir}/{shard_id}.tar"
 
     def manifest(self, shard_id: str) -> str:
-        return f"{self.prefix}/{MANIFEST_DIR}/{shard_id}.parquet"
+        return f"{self.manifests_dir}/{shard_id}.parquet"
 
     def marker(self, shard_id: str) -> str:
-        return f"{self.prefix}/{MARKER_DIR}/{shard_id}.json"
+        return f"{self.markers_dir}/{shard_id}.json"
 
     @property
     def markers_dir(self) -> str:
@@ -65,7 +80,7 @@ class OutputLayout:
 
     @property
     def shards_dir(self) -> str:
-        return f"{self.prefix}/shards"
+        return f"{self.prefix}/{SHARDS_DIR}"
 
     @property
     def manifests_dir(self) -> str:
@@ -82,10 +97,10 @@ class OutputLayout:
     @property
     def weights_dir(self) -> str:
         """Checkpoints the prefix was coded with, so the archive carries its own decoder."""
-        return f"{self.prefix}/weights"
+        return f"{self.prefix}/{WEIGHTS_DIR}"
 
     def weights(self, file_name: str) -> str:
-        return f"{self.prefix}/weights/{file_name}"
+        return f"{self.weights_dir}/{file_name}"
 
     def relative(self, url: str) -> str:
         """``url`` relative to the prefix (for index entries that survive moving the prefix)."""

@@ -9,22 +9,82 @@ Nothing from the storage options (credentials) is ever written here.
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import sys
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from s2c_pipeline import __version__
-from s2c_pipeline.codec.target import RateTarget
-from s2c_pipeline.pipeline.codec_spec import CodecSpec
-from s2c_pipeline.pipeline.commit import read_json
-from s2c_pipeline.pipeline.config import LAYOUT_VERSION, RunConfig
-from s2c_pipeline.pipeline.layout import OutputLayout
+from s2c_pipeline.archive.layout import LAYOUT_VERSION, OutputLayout
 from s2c_pipeline.shards import filesystem, publish
 
+if TYPE_CHECKING:
+    from s2c_pipeline.codec.target import RateTarget
+
+log = logging.getLogger(__name__)
+
 RUN_FORMAT = 1
+
+
+class RunSettings(Protocol):
+    """What run.json records of a run's settings (``pipeline.RunConfig`` is one)."""
+
+    retry_failed: bool
+
+    def execution_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """run.json as read back: the identity every shard was coded under, and each run's entry."""
+
+    identity: Mapping[str, Any]
+    runs: tuple[Mapping[str, Any], ...]
+    format: int = RUN_FORMAT
+
+    @property
+    def run_starts(self) -> tuple[datetime, ...]:
+        """The start of each run, in the order they were appended (unparsable ones left out)."""
+        starts = []
+        for run in self.runs:
+            try:
+                starts.append(datetime.fromisoformat(str(run.get("started_at"))))
+            except ValueError:
+                continue
+        return tuple(starts)
+
+    def to_json(self) -> bytes:
+        record = {
+            "format": self.format,
+            "identity": dict(self.identity),
+            "runs": [dict(r) for r in self.runs],
+        }
+        return json.dumps(record, indent=1).encode()
+
+
+def read_run_record(layout: OutputLayout, storage_options: Mapping[str, Any]) -> RunRecord | None:
+    """run.json of ``layout``, or None when it is missing or not a JSON object (logged)."""
+    fs, path = filesystem(layout.run_json, dict(storage_options))
+    try:
+        data = fs.cat_file(path)
+    except FileNotFoundError:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError as exc:
+        log.warning("%s: not valid JSON (%s); treating it as absent", layout.run_json, exc)
+        return None
+    if not isinstance(value, dict):
+        return None
+    return RunRecord(
+        identity=dict(value.get("identity") or {}),
+        runs=tuple(value.get("runs") or ()),
+        format=int(value.get("format", RUN_FORMAT)),
+    )
 
 
 class ResumeRefused(ValueError):
@@ -67,7 +127,7 @@ def versions() -> dict[str, str]:
 def check_or_write_run_record(
     layout: OutputLayout,
     wanted: Mapping[str, Any],
-    config: RunConfig,
+    config: RunSettings,
     storage_options: Mapping[str, Any],
     *,
     dry_run: bool = False,
@@ -80,7 +140,7 @@ def check_or_write_run_record(
 
     Raises ResumeRefused when the stored identity differs from ``wanted``.
     """
-    record = read_json(layout.run_json, storage_options)
+    record = read_run_record(layout, storage_options)
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     this_run = {
         "run_id": run_id,
@@ -91,12 +151,10 @@ def check_or_write_run_record(
     }
     if record is None:
         if not dry_run:
-            record = {"format": RUN_FORMAT, "identity": dict(wanted), "runs": [this_run]}
-            publish(
-                json.dumps(record, indent=1).encode(), layout.run_json, storage_options=dict(storage_options)
-            )
+            record = RunRecord(identity=dict(wanted), runs=(this_run,))
+            publish(record.to_json(), layout.run_json, storage_options=dict(storage_options))
         return False
-    stored = record.get("identity", {})
+    stored = record.identity
     differences = [
         f"{name}: the prefix has {stored.get(name)!r}, this run asks for {value!r}"
         for name, value in wanted.items()
@@ -109,15 +167,6 @@ def check_or_write_run_record(
             + ". Use the same --model/--weights/--quality, or another OUTPUT_PREFIX."
         )
     if not dry_run:
-        record.setdefault("runs", []).append(this_run)
-        publish(json.dumps(record, indent=1).encode(), layout.run_json, storage_options=dict(storage_options))
+        record = RunRecord(identity=record.identity, runs=(*record.runs, this_run), format=record.format)
+        publish(record.to_json(), layout.run_json, storage_options=dict(storage_options))
     return True
-
-
-def store_weights(layout: OutputLayout, spec: CodecSpec, storage_options: Mapping[str, Any]) -> str:
-    """Copy the checkpoint into ``weights/`` of the prefix once (decompress finds it there)."""
-    url = layout.weights(spec.file_name)
-    fs, path = filesystem(url, dict(storage_options))
-    if not fs.exists(path):
-        publish(spec.checkpoint, url, storage_options=dict(storage_options))
-    return url
