@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from s2c_pipeline.analysis.sampling import S2C_EXTENSION
+from s2c_pipeline.archive.members import bitstream_member_name
 from s2c_pipeline.shards import TarShardWriter, image_member, read_shard
 
 SHARDS, PER_SHARD, QUALITY, SAMPLE = 4, 4, 4.0, 9
@@ -117,7 +117,7 @@ def classical_truth(shards: Path, name: str, setting: int) -> dict[str, float]:
                 if member is image:
                     data = codec.encode(load_image(member.data).rgb, setting)
                     images += len(data)
-                    writer.add(f"{sample.key}.{S2C_EXTENSION}", data)
+                    writer.add(bitstream_member_name(sample.key), data)
                 else:
                     writer.add(member.name, member.data)
         output += len(writer.finish())
