@@ -108,12 +108,14 @@ class Contender:
 
 
 def power_law(points: list[tuple[float, float]]) -> tuple[float, float] | None:
-    """(a, b) of score = a * crops**b fitted in log-log space, or None with under two points."""
+    """(a, b) of score = a * crops**b fitted in log-log space; None with under two points, or when
+    the fitted score does not fall with training (b >= 0: noise outweighs learning at this budget,
+    and a projection from it would say nothing)."""
     usable = [(c, s) for c, s in points if c > 0 and s > 0]
     if len(usable) < 2:
         return None
     b, log_a = np.polyfit(np.log([c for c, _ in usable]), np.log([s for _, s in usable]), 1)
-    return float(math.exp(log_a)), float(b)
+    return (float(math.exp(log_a)), float(b)) if b < 0 else None
 
 
 def curve(levels: list[dict]) -> list[tuple[float, float]]:
