@@ -19,7 +19,8 @@ _SMALL = {
     "ffn_ratio": 2.0,
 }
 # One size up, for the capacity comparison of issue 18 (benchmarks/capacity.py, docs/weights.md):
-# 1.5x the widths, two blocks a stage and a wider latent, still well under the paper's size.
+# 1.5x the widths, two blocks a stage and a wider latent, still well under the paper's size. Only
+# the convolutional family: window attention needs widths divisible by its 32-channel heads.
 _MEDIUM = {
     "widths": (96, 144, 192),
     "depths": (2, 2, 2),
@@ -42,7 +43,9 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {}
 for _family, _fields in _VARIANTS.items():
     MODEL_CONFIGS[_family] = ModelConfig(name=_family, **_PAPER, **_fields)
     MODEL_CONFIGS[f"{_family}-small"] = ModelConfig(name=f"{_family}-small", **_SMALL, **_fields)
-    MODEL_CONFIGS[f"{_family}-medium"] = ModelConfig(name=f"{_family}-medium", **_MEDIUM, **_fields)
+
+
+MODEL_CONFIGS["s2c-conv-medium"] = ModelConfig(name="s2c-conv-medium", **_MEDIUM, **_VARIANTS["s2c-conv"])
 
 
 def model_names() -> list[str]:
