@@ -755,6 +755,14 @@ def test_validation_on_a_photo_split_trains_on_every_pack_image(tmp_path, pack):
     assert recipe["checkpoint"] == "best.pt" and recipe["steps"] == best_step
     assert recipe["final_validation"]["step"] == best_step
     assert recipe["data"] == {"file": "pack.tar", "sha256": file_sha256(pack)}
+    # Continuing an export: its own validation is step 0, the bar a later step must beat. At lr 0
+    # no step beats it, so best.pt stays the starting weights.
+    r = s2c("train", *common, "--set", f"validation={photos}", "--set", f"init_from={exported}",
+            "--set", "lr=0", "--set", "aux_lr=0", "--set", f"out={tmp_path / 'continued'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    history = [json.loads(line) for line in (tmp_path / "continued" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [0, 2]
+    assert json.loads((tmp_path / "continued" / "best.json").read_text())["step"] == 0
     r = s2c("train", *common, "--set", f"validation={tmp_path / 'nowhere'}", "--set", f"out={tmp_path / 'b'}")
     assert r.returncode == 2 and "python -m s2c_pipeline.photos.fetch" in r.stderr, r.stderr[-2000:]
     r = s2c("train", *common, "--set", f"out={tmp_path / 'c'}")

@@ -393,6 +393,32 @@ def train_step(run: TrainingRun, x: torch.Tensor) -> RDLoss:
     return rd
 
 
+def record_validation(run: TrainingRun, report: Callable[[dict], None] | None) -> None:
+    """Validate now: a line in history.jsonl and the log, best.pt when the split improves."""
+    cfg, state = run.cfg, run.state
+    rows = validate(state.model, run.val_batch)
+    record = {
+        "step": state.step,
+        "wall_seconds": round(state.wall_seconds, 1),
+        "lr": state.optimizer.param_groups[0]["lr"],
+        "val": rows,
+    }
+    if run.is_main:
+        with run.history.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if cfg.validation and keep_if_best(state, cfg, rows):
+            log.info(
+                "step %d: best validation so far (%.4f), saved best.pt", state.step, validation_score(rows)
+            )
+        log.info(
+            "step %d val %s",
+            state.step,
+            " ".join(f"q{r['quality']}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows),
+        )
+    if report:
+        report(record)
+
+
 def validate_and_checkpoint(
     run: TrainingRun, rd: RDLoss, bar: tqdm, report: Callable[[dict], None] | None
 ) -> bool:
@@ -408,29 +434,7 @@ def validate_and_checkpoint(
             raise FloatingPointError(f"loss became {loss} at step {state.step}; lower lr or clip")
         bar.set_postfix(loss=f"{loss:.3f}", bpp=f"{rd.bpp.mean():.3f}", psnr=f"{rd.psnr.mean():.2f}")
     if validating:
-        rows = validate(state.model, run.val_batch)
-        record = {
-            "step": state.step,
-            "wall_seconds": round(state.wall_seconds, 1),
-            "lr": state.optimizer.param_groups[0]["lr"],
-            "val": rows,
-        }
-        if run.is_main:
-            with run.history.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            if cfg.validation and keep_if_best(state, cfg, rows):
-                log.info(
-                    "step %d: best validation so far (%.4f), saved best.pt",
-                    state.step,
-                    validation_score(rows),
-                )
-            log.info(
-                "step %d val %s",
-                state.step,
-                " ".join(f"q{r['quality']}:{r['bpp']:.3f}bpp/{r['psnr']:.2f}dB" for r in rows),
-            )
-        if report:
-            report(record)
+        record_validation(run, report)
     if run.is_main and (state.step % cfg.checkpoint_every == 0 or done or out_of_time):
         save_training_checkpoint(state, cfg, Path(cfg.out) / "last.pt")
     if out_of_time:
@@ -461,6 +465,9 @@ def train(
     )
     profiler = step_profiler(cfg.profile_steps, run.device, Path(cfg.out)) if is_main else None
     run.net.train()
+    if state.step == 0 and cfg.init_from and cfg.validation:
+        # The starting weights are the bar: step 0 in the history, and best.pt until a step beats it.
+        record_validation(run, report)
     run.started, run.wall_at_start = time.monotonic(), state.wall_seconds
     try:
         stop = state.step >= cfg.steps
