@@ -47,26 +47,9 @@ def test_config_file_and_overrides(tmp_path):
 
 def test_train_resume_and_export(tmp_path, pack):
     out = tmp_path / "run"
-    common = [
-        "--set",
-        f"data={pack}",
-        "--set",
-        f"out={out}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "val_every=2",
-        "--set",
-        "checkpoint_every=2",
-        "--set",
-        "threads=1",
-        "--set",
-        "lambdas=0.005,0.05",
-    ]
+    common = ["--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+              "--set", "val_images=1", "--set", "val_every=2", "--set", "checkpoint_every=2", "--set", "threads=1",
+              "--set", "lambdas=0.005,0.05"]
     r = s2c("train", *common, "--set", "steps=2")
     assert r.returncode == 0, r.stderr[-2000:]
     first = torch.load(out / "last.pt", weights_only=True)
@@ -92,33 +75,10 @@ def test_a_time_boxed_run_drops_lr_by_the_clock_with_crops_made_on_threads(tmp_p
     """lr_drop_minutes: the lr falls tenfold once that much training time has passed, whatever the
     step count; loader_threads: the batches come from the background thread (the GPU path)."""
     out = tmp_path / "run"
-    r = s2c(
-        "train",
-        "--set",
-        f"data={pack}",
-        "--set",
-        f"out={out}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "val_every=1",
-        "--set",
-        "threads=1",
-        "--set",
-        "steps=3",
-        "--set",
-        "lr=0.0003",
-        "--set",
-        "lr_drop_minutes=0.0001",
-        "--set",
-        "loader_threads=2",
-        "--set",
-        "crop_candidates=2",
-    )
+    r = s2c("train", "--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+            "--set", "val_images=1", "--set", "val_every=1", "--set", "threads=1", "--set", "steps=3",
+            "--set", "lr=0.0003", "--set", "lr_drop_minutes=0.0001", "--set", "loader_threads=2",
+            "--set", "crop_candidates=2")
     assert r.returncode == 0, r.stderr[-2000:]
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["lr"] for h in history] == pytest.approx([3e-4, 3e-5, 3e-5])
@@ -129,29 +89,9 @@ def test_lr_warms_up_linearly_then_holds(tmp_path, pack):
     """lr_warmup_steps=4: steps 1-3 train at 1/4, 2/4 and 3/4 of lr, step 4 onwards at lr, with no
     'lr ->' message for the ramp itself; history records the lr each validated step used."""
     out = tmp_path / "run"
-    r = s2c(
-        "train",
-        "--set",
-        f"data={pack}",
-        "--set",
-        f"out={out}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "val_every=1",
-        "--set",
-        "threads=1",
-        "--set",
-        "steps=5",
-        "--set",
-        "lr=0.0004",
-        "--set",
-        "lr_warmup_steps=4",
-    )
+    r = s2c("train", "--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+            "--set", "val_images=1", "--set", "val_every=1", "--set", "threads=1", "--set", "steps=5",
+            "--set", "lr=0.0004", "--set", "lr_warmup_steps=4")
     assert r.returncode == 0, r.stderr[-2000:]
     history = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     assert [h["lr"] for h in history] == pytest.approx([1e-4, 2e-4, 3e-4, 4e-4, 4e-4])
@@ -160,29 +100,10 @@ def test_lr_warms_up_linearly_then_holds(tmp_path, pack):
 
 def test_crops_made_on_the_device_train_the_same_weights(tmp_path, pack):
     """crops_on_device: the same crops as the CPU thread's, so two runs end on identical weights."""
-    common = [
-        "--set",
-        f"data={pack}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "val_every=3",
-        "--set",
-        "threads=1",
-        "--set",
-        "steps=3",
-        "--set",
-        "crop_candidates=3",
-    ]
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+              "--set", "val_every=3", "--set", "threads=1", "--set", "steps=3", "--set", "crop_candidates=3"]
     weights = []
-    for name, options in (
-        ("thread", ["--set", "loader_threads=2"]),
-        ("device", ["--set", "crops_on_device=true"]),
-    ):
+    for name, options in (("thread", ["--set", "loader_threads=2"]), ("device", ["--set", "crops_on_device=true"])):
         r = s2c("train", *common, *options, "--set", f"out={tmp_path / name}")
         assert r.returncode == 0, r.stderr[-2000:]
         weights.append(torch.load(tmp_path / name / "last.pt", weights_only=True)["model"])
@@ -194,30 +115,14 @@ def test_crops_made_on_the_device_train_the_same_weights(tmp_path, pack):
 def test_profile_steps_write_where_the_step_time_goes(tmp_path, pack):
     """profile_steps=2: after 10 unprofiled steps, 2 are profiled into profile.txt, with the loop's
     phases named; without it, no profile."""
-    common = [
-        "--set",
-        f"data={pack}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "val_every=100",
-        "--set",
-        "threads=1",
-        "--set",
-        "steps=13",
-    ]
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+              "--set", "val_every=100", "--set", "threads=1", "--set", "steps=13"]
     r = s2c("train", *common, "--set", f"out={tmp_path / 'run'}", "--set", "profile_steps=2")
     assert r.returncode == 0, r.stderr[-2000:]
     table = (tmp_path / "run" / "profile.txt").read_text()
     assert table.startswith("# 2 training steps after 10, on cpu")
     phases = {line.split()[0]: float(line.split()[1]) for line in table.split("\n\n")[1].splitlines()[1:]}
-    assert set(phases) == {"crops", "forward", "backward", "optimizer"} and all(
-        ms > 0 for ms in phases.values()
-    )
+    assert set(phases) == {"crops", "forward", "backward", "optimizer"} and all(ms > 0 for ms in phases.values())
     assert "aten::convolution_backward" in table
     assert "profile of 2 steps written to" in r.stderr
     r = s2c("train", *common, "--set", f"out={tmp_path / 'plain'}", "--set", "steps=2")
@@ -234,24 +139,13 @@ def test_phase_table_merges_the_host_and_gpu_events_of_a_label():
     def event(key, host_us, gpu_us):
         return SimpleNamespace(key=key, cpu_time_total=host_us, device_time_total=gpu_us)
 
-    averages = [
-        event("forward", 4000, 0),
-        event("aten::mul", 9000, 9000),
-        event("forward", 0, 5000),
-        event("crops", 1000, 0),
-        event("crops", 0, 200),
-        event("backward", 6000, 0),
-        event("optimizer", 1000, 0),
-        event("optimizer", 0, 600),
-    ]
+    averages = [event("forward", 4000, 0), event("aten::mul", 9000, 9000), event("forward", 0, 5000),
+                event("crops", 1000, 0), event("crops", 0, 200), event("backward", 6000, 0),
+                event("optimizer", 1000, 0), event("optimizer", 0, 600)]
     header, *rows = phase_table(averages, steps=2, on_gpu=True)
     assert "GPU ms" in header
-    assert [row.split() for row in rows] == [
-        ["crops", "0.5", "0.1"],
-        ["forward", "2.0", "2.5"],
-        ["backward", "3.0", "0.0"],
-        ["optimizer", "0.5", "0.3"],
-    ]
+    assert [row.split() for row in rows] == [["crops", "0.5", "0.1"], ["forward", "2.0", "2.5"],
+                                             ["backward", "3.0", "0.0"], ["optimizer", "0.5", "0.3"]]
     assert [row.split() for row in phase_table(averages, steps=2, on_gpu=False)[1:]][1] == ["forward", "2.0"]
 
 
@@ -259,33 +153,12 @@ def test_quality_weights_train_only_the_levels_they_name(tmp_path, pack):
     """quality_weights=0,1: every sample is drawn at level 2, so level 1's gains keep their
     initial values exactly (Adam moves nothing without a gradient) while level 2's move."""
     out = tmp_path / "run"
-    common = [
-        "--set",
-        f"data={pack}",
-        "--set",
-        f"out={out}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "val_every=2",
-        "--set",
-        "threads=1",
-        "--set",
-        "steps=2",
-        "--set",
-        "lambdas=0.005,0.05",
-        "--set",
-        "lr=0.001",
-    ]
+    common = ["--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+              "--set", "val_images=1", "--set", "val_every=2", "--set", "threads=1", "--set", "steps=2",
+              "--set", "lambdas=0.005,0.05", "--set", "lr=0.001"]
     r = s2c("train", *common, "--set", "quality_weights=0,1")
     assert r.returncode == 0, r.stderr[-2000:]
-    log_gain = torch.load(out / "last.pt", weights_only=True)["model"][
-        "log_gain"
-    ]  # float32, unlike an export
+    log_gain = torch.load(out / "last.pt", weights_only=True)["model"]["log_gain"]  # float32, unlike an export
     initial = torch.linspace(math.log(0.5), math.log(2.0), 2)
     assert torch.equal(log_gain[0], initial[0].expand(log_gain.shape[1]))
     assert (log_gain[1] - initial[1]).abs().max() > 1e-4
@@ -316,9 +189,7 @@ def test_threaded_crop_scoring_and_prefetching_keep_the_crops(pack):
         prefetcher.close()
         threaded.close()
     plain = CropSampler(loaded, [0, 1], patch=64, seed=4)
-    plain_on_device = DeviceCropSampler(
-        loaded, [0, 1], patch=64, seed=4, candidates=1, device=torch.device("cpu")
-    )
+    plain_on_device = DeviceCropSampler(loaded, [0, 1], patch=64, seed=4, candidates=1, device=torch.device("cpu"))
     assert torch.equal(plain.batch(5), plain_on_device.batch(5))
     counter = itertools.count()
 
@@ -342,35 +213,11 @@ def test_a_run_can_start_from_an_exported_checkpoint(tmp_path, pack):
 
     torch.manual_seed(3)
     source = export_checkpoint(create_model("s2c-conv-small"), tmp_path / "source", recipe={})
-    common = [
-        "--set",
-        f"data={pack}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "threads=1",
-        "--set",
-        f"init_from={source.path}",
-    ]
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+              "--set", "threads=1", "--set", f"init_from={source.path}"]
     # one step at learning rate 0: the exported weights must be the source's, not a fresh init
-    r = s2c(
-        "train",
-        *common,
-        "--set",
-        f"out={tmp_path / 'run'}",
-        "--set",
-        "steps=1",
-        "--set",
-        "lr=0",
-        "--set",
-        "aux_lr=0",
-        "--export",
-        tmp_path / "export",
-    )
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'run'}", "--set", "steps=1", "--set", "lr=0",
+            "--set", "aux_lr=0", "--export", tmp_path / "export")
     assert r.returncode == 0, r.stderr[-2000:]
     assert "started from the weights of" in r.stderr
     (exported,) = (tmp_path / "export").glob("s2c-conv-small-*.pt")
@@ -378,22 +225,12 @@ def test_a_run_can_start_from_an_exported_checkpoint(tmp_path, pack):
     original, _ = load_checkpoint(source.path)
     fresh = create_model("s2c-conv-small")
     for name, value in original.state_dict().items():
-        if name.endswith(
-            "context_prediction.weight"
-        ):  # the checkerboard conv zeroes its masked taps in forward
+        if name.endswith("context_prediction.weight"):  # the checkerboard conv zeroes its masked taps in forward
             value = value * (started.state_dict()[name] != 0)
         assert torch.equal(started.state_dict()[name], value), name
     assert not torch.equal(fresh.g_a[0].weight, original.g_a[0].weight)
-    r = s2c(
-        "train",
-        *common,
-        "--set",
-        f"out={tmp_path / 'other'}",
-        "--set",
-        "model=s2c-identity-small",
-        "--set",
-        "steps=1",
-    )
+    r = s2c("train", *common, "--set", f"out={tmp_path / 'other'}", "--set", "model=s2c-identity-small",
+            "--set", "steps=1")
     assert r.returncode != 0 and "init_from needs the same model" in r.stderr
 
 
@@ -408,37 +245,11 @@ def test_an_export_starts_a_run_with_more_rate_points(tmp_path, pack):
     torch.manual_seed(4)
     source = export_checkpoint(create_model("s2c-conv-small"), tmp_path / "source", recipe={})
     lambdas = (0.0009, *PAPER_LAMBDAS, 0.0932)
-    r = s2c(
-        "train",
-        "--set",
-        f"data={pack}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "threads=1",
-        "--set",
-        f"init_from={source.path}",
-        "--set",
-        f"out={tmp_path / 'run'}",
-        "--set",
-        "steps=1",
-        "--set",
-        "lr=0",
-        "--set",
-        "aux_lr=0",
-        "--set",
-        "channels_last=true",
-        "--set",
-        "crop_candidates=3",
-        "--set",
-        "lambdas=" + ",".join(map(str, lambdas)),
-        "--export",
-        tmp_path / "export",
-    )
+    r = s2c("train", "--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=1",
+            "--set", "threads=1", "--set", f"init_from={source.path}", "--set", f"out={tmp_path / 'run'}",
+            "--set", "steps=1", "--set", "lr=0", "--set", "aux_lr=0", "--set", "channels_last=true",
+            "--set", "crop_candidates=3", "--set", "lambdas=" + ",".join(map(str, lambdas)),
+            "--export", tmp_path / "export")
     assert r.returncode == 0, r.stderr[-2000:]
     (exported,) = (tmp_path / "export").glob("s2c-conv-small-*.pt")
     started, _ = load_checkpoint(exported)
@@ -449,9 +260,7 @@ def test_an_export_starts_a_run_with_more_rate_points(tmp_path, pack):
         assert torch.equal(new[1:7], old)
         assert torch.equal(new, remap_gains(old, PAPER_LAMBDAS, lambdas).half().float())
     # the top rate point quantises more finely than any trained one, the bottom one more coarsely
-    assert bool((started.log_gain[7] > started.log_gain[6]).all()) and bool(
-        (started.log_gain[0] < started.log_gain[1]).all()
-    )
+    assert bool((started.log_gain[7] > started.log_gain[6]).all()) and bool((started.log_gain[0] < started.log_gain[1]).all())
     assert torch.equal(started.g_s[0][0].weight, original.g_s[0][0].weight)
 
 
@@ -518,27 +327,10 @@ def test_ray_train_with_two_cpu_workers(tmp_path, pack):
     out = tmp_path / "ray-run"
     env = {**os.environ, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
     r = s2c(
-        "train",
-        "--ray-workers",
-        "2",
-        "--set",
-        f"data={pack}",
-        "--set",
-        f"out={out}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=1",
-        "--set",
-        "val_every=2",
-        "--set",
-        "checkpoint_every=2",
-        "--set",
-        "steps=2",
-        "--set",
-        "threads=1",
+        "train", "--ray-workers", "2",
+        "--set", f"data={pack}", "--set", f"out={out}", "--set", "patch=64", "--set", "batch_size=2",
+        "--set", "val_images=1", "--set", "val_every=2", "--set", "checkpoint_every=2", "--set", "steps=2",
+        "--set", "threads=1",
         env=env,
     )
     assert r.returncode == 0, (r.stdout[-2000:], r.stderr[-4000:])
@@ -561,9 +353,7 @@ def test_bundling_a_newer_checkpoint_keeps_the_older_one_decodable(tmp_path):
     entries = []
     for seed in (1, 2):
         torch.manual_seed(seed)
-        entries.append(
-            export_checkpoint(create_model("s2c-conv-small"), tmp_path / f"export{seed}", recipe={})
-        )
+        entries.append(export_checkpoint(create_model("s2c-conv-small"), tmp_path / f"export{seed}", recipe={}))
     older, newer = entries
     bundle(older, default=True, directory=package)
     image = load_image(_png(48, 40))
@@ -571,22 +361,14 @@ def test_bundling_a_newer_checkpoint_keeps_the_older_one_decodable(tmp_path):
     bundle(newer, default=True, directory=package)
 
     listed = bundled_weights(package)
-    assert [(e.sha256, e.current, e.default) for e in listed] == [
-        (newer.sha256, True, True),
-        (older.sha256, False, False),
-    ]
+    assert [(e.sha256, e.current, e.default) for e in listed] == [(newer.sha256, True, True), (older.sha256, False, False)]
     assert find_weights("s2c-conv-small", extra=listed).sha256 == newer.sha256
     assert find_weights(extra=listed).sha256 == newer.sha256
-    codec = codec_for_bitstream(
-        old_stream, source="old.s2c", extra_weights=[e.path for e in listed], device="cpu"
-    )
+    codec = codec_for_bitstream(old_stream, source="old.s2c", extra_weights=[e.path for e in listed], device="cpu")
     assert codec.weights.sha256 == older.sha256
     assert codec.decode(old_stream).rgb.shape == (40, 48, 3)
     bundle(newer, default=True, directory=package)  # bundling again changes nothing
-    assert [(e.sha256, e.current) for e in bundled_weights(package)] == [
-        (newer.sha256, True),
-        (older.sha256, False),
-    ]
+    assert [(e.sha256, e.current) for e in bundled_weights(package)] == [(newer.sha256, True), (older.sha256, False)]
 
 
 def test_a_retired_checkpoint_leaves_the_package_but_its_streams_say_where_it_is(tmp_path):
@@ -600,24 +382,18 @@ def test_a_retired_checkpoint_leaves_the_package_but_its_streams_say_where_it_is
 
     package = tmp_path / "weights"
     older, newer, newest = (
-        export_checkpoint(
-            create_model("s2c-conv-small", lambdas=(0.001 * s, 0.01)), tmp_path / f"e{s}", recipe={}
-        )
+        export_checkpoint(create_model("s2c-conv-small", lambdas=(0.001 * s, 0.01)), tmp_path / f"e{s}", recipe={})
         for s in (1, 2, 3)
     )
     bundle(older, default=True, directory=package)
-    old_stream = ImageCodec(load_checkpoint(older.path, "cpu")[0], older, device="cpu").encode(
-        load_image(_png(40, 32)), 1.0
-    )
+    old_stream = ImageCodec(load_checkpoint(older.path, "cpu")[0], older, device="cpu").encode(load_image(_png(40, 32)), 1.0)
     with pytest.raises(ValueError, match="is the current s2c-conv-small checkpoint"):
         retire(older.weights_id, commit="abc1234", left_in="test", directory=package)
     bundle(newer, default=True, directory=package)
     removed = retire(older.weights_id, commit="abc1234", left_in="v0.3", directory=package)
     assert not removed.exists() and removed.name == older.path.name
     assert [e.sha256 for e in bundled_weights(package)] == [newer.sha256]
-    with pytest.raises(
-        WeightsNotFound, match=rf"git show abc1234:s2c_pipeline/codec/weights/{older.path.name}"
-    ):
+    with pytest.raises(WeightsNotFound, match=rf"git show abc1234:s2c_pipeline/codec/weights/{older.path.name}"):
         find_weights("s2c-conv-small", older.weights_id, directory=package)
     # the record survives the next bundle, and the file named in the hint decodes the old stream
     bundle(newest, default=True, directory=package)
@@ -646,50 +422,24 @@ def test_fused_adam_trains_like_per_tensor_adam_and_lr_scales_with_the_batch(tmp
     from s2c_pipeline.train.config import TrainConfig
     from s2c_pipeline.train.loop import train
 
-    base = TrainConfig(
-        data=str(pack),
-        patch=64,
-        batch_size=4,
-        val_images=1,
-        val_every=3,
-        steps=3,
-        threads=1,
-        lr=1e-4,
-        lr_reference_batch=1,
-    )
-    states = [
-        train(dataclasses.replace(base, out=str(tmp_path / str(fused)), fused_adam=fused))
-        for fused in (False, True)
-    ]
+    base = TrainConfig(data=str(pack), patch=64, batch_size=4, val_images=1, val_every=3, steps=3, threads=1,
+                       lr=1e-4, lr_reference_batch=1)
+    states = [train(dataclasses.replace(base, out=str(tmp_path / str(fused)), fused_adam=fused))
+              for fused in (False, True)]
     history = [json.loads(line) for line in (tmp_path / "True" / "history.jsonl").read_text().splitlines()]
     assert history[-1]["lr"] == pytest.approx(2e-4)
     plain, fused = (s.model.state_dict() for s in states)
     for name, value in plain.items():
         if value.is_floating_point():
             torch.testing.assert_close(fused[name], value, rtol=1e-4, atol=1e-6, msg=name)
-    start = TrainConfig(
-        data=str(pack), patch=64, batch_size=4, val_images=1, steps=0, out=str(tmp_path / "s")
-    )
+    start = TrainConfig(data=str(pack), patch=64, batch_size=4, val_images=1, steps=0, out=str(tmp_path / "s"))
     untrained = train(start).model.state_dict()
     assert any(not torch.equal(untrained[n], plain[n]) for n in plain if plain[n].is_floating_point())
 
 
 def test_an_unknown_compile_mode_is_refused_before_training(tmp_path, pack):
-    r = s2c(
-        "train",
-        "--set",
-        f"data={pack}",
-        "--set",
-        f"out={tmp_path}",
-        "--set",
-        "compile=fastest",
-        "--set",
-        "steps=1",
-        "--set",
-        "patch=64",
-        "--set",
-        "val_images=1",
-    )
+    r = s2c("train", "--set", f"data={pack}", "--set", f"out={tmp_path}", "--set", "compile=fastest",
+            "--set", "steps=1", "--set", "patch=64", "--set", "val_images=1")
     assert r.returncode != 0
     assert "compile must be empty or one of default, reduce-overhead, max-autotune" in r.stderr
     assert not (tmp_path / "last.pt").exists()
@@ -703,47 +453,17 @@ def test_validation_on_a_photo_split_trains_on_every_pack_image(tmp_path, pack):
     (photos / "validation").mkdir(parents=True)
     rng = np.random.default_rng(3)
     for i, size in enumerate(((320, 256), (256, 384))):
-        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(
-            photos / "validation" / f"v{i}.png"
-        )
-    common = [
-        "--set",
-        f"data={pack}",
-        "--set",
-        "patch=64",
-        "--set",
-        "batch_size=2",
-        "--set",
-        "val_images=0",
-        "--set",
-        "val_every=2",
-        "--set",
-        "threads=1",
-        "--set",
-        "steps=2",
-    ]
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(photos / "validation" / f"v{i}.png")
+    common = ["--set", f"data={pack}", "--set", "patch=64", "--set", "batch_size=2", "--set", "val_images=0",
+              "--set", "val_every=2", "--set", "threads=1", "--set", "steps=2"]
     r = s2c("train", *common, "--set", f"validation={photos}", "--set", f"out={tmp_path / 'run'}")
     assert r.returncode == 0, r.stderr[-2000:]
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [2] and len(history[0]["val"]) == 6
     # The split also picks the checkpoint: best.pt is the step with the lowest mean level loss, and
     # the export takes it, whichever step came last. The data option may be a glob of packs.
-    r = s2c(
-        "train",
-        *common[:-2],
-        "--set",
-        "steps=6",
-        "--set",
-        "lr=0.003",
-        "--set",
-        f"validation={photos}",
-        "--set",
-        f"data={pack.parent}/pack*.tar",
-        "--set",
-        f"out={tmp_path / 'run'}",
-        "--export",
-        tmp_path / "export",
-    )
+    r = s2c("train", *common[:-2], "--set", "steps=6", "--set", "lr=0.003", "--set", f"validation={photos}",
+            "--set", f"data={pack.parent}/pack*.tar", "--set", f"out={tmp_path / 'run'}", "--export", tmp_path / "export")
     assert r.returncode == 0, r.stderr[-2000:]
     history = [json.loads(line) for line in (tmp_path / "run" / "history.jsonl").read_text().splitlines()]
     scores = {h["step"]: sum(v["loss"] for v in h["val"]) / len(h["val"]) for h in history}
@@ -773,38 +493,15 @@ def test_train_throughput_benchmark_times_settings_side_by_side_and_reports_fail
     """benchmarks/train_throughput.py: each rung a row with crops/s from its median step; a setting
     that cannot start (here an unknown model) is a row with the reason, not a crash."""
     out = tmp_path / "tt.json"
-    cmd = [
-        sys.executable,
-        str(Path(__file__).parents[1] / "benchmarks" / "train_throughput.py"),
-        "--device",
-        "cpu",
-        "--patch",
-        "64",
-        "--batch",
-        "2",
-        "--steps",
-        "2",
-        "--warmup",
-        "1",
-        "--crop-candidates",
-        "1",
-        "--settings",
-        "eager,fused-adam",
-        "--batch-multiples",
-        "",
-        "--json",
-        str(out),
-    ]
+    cmd = [sys.executable, str(Path(__file__).parents[1] / "benchmarks" / "train_throughput.py"), "--device", "cpu", "--patch", "64", "--batch", "2",
+           "--steps", "2", "--warmup", "1", "--crop-candidates", "1", "--settings", "eager,fused-adam",
+           "--batch-multiples", "", "--json", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     rows = json.loads(out.read_text())["rows"]
     assert [row["setting"] for row in rows] == ["eager", "fused-adam"]
-    assert all(
-        row["steps"] == 2 and row["crops_per_s"] > 0 and math.isfinite(row["final_loss"]) for row in rows
-    )
-    r = subprocess.run(
-        [*cmd[:-2], "--model", "s2c-nonexistent", "--settings", "eager"], capture_output=True, text=True
-    )
+    assert all(row["steps"] == 2 and row["crops_per_s"] > 0 and math.isfinite(row["final_loss"]) for row in rows)
+    r = subprocess.run([*cmd[:-2], "--model", "s2c-nonexistent", "--settings", "eager"], capture_output=True, text=True)
     assert r.returncode == 0 and "failed: KeyError" in r.stdout, r.stdout[-2000:]
 
 
@@ -816,33 +513,12 @@ def test_capacity_benchmark_compares_configs_at_equal_budget_on_the_validation_s
     (photos / "validation").mkdir(parents=True)
     rng = np.random.default_rng(5)
     for i in range(2):
-        Image.fromarray(rng.integers(0, 256, (128, 160, 3), dtype=np.uint8)).save(
-            photos / "validation" / f"v{i}.png"
-        )
+        Image.fromarray(rng.integers(0, 256, (128, 160, 3), dtype=np.uint8)).save(photos / "validation" / f"v{i}.png")
     out = tmp_path / "capacity.json"
     script = str(Path(__file__).parents[1] / "benchmarks" / "capacity.py")
-    cmd = [
-        sys.executable,
-        script,
-        "--data",
-        str(pack),
-        "--photos",
-        str(photos),
-        "--minutes",
-        "0.05",
-        "--patch",
-        "64",
-        "--batch",
-        "2",
-        "--val-photos",
-        "2",
-        "--val-size",
-        "64",
-        "--models",
-        "s2c-identity-small,s2c-nope",
-        "--json",
-        str(out),
-    ]
+    cmd = [sys.executable, script, "--data", str(pack), "--photos", str(photos), "--minutes", "0.05", "--patch", "64",
+           "--batch", "2", "--val-photos", "2", "--val-size", "64", "--models", "s2c-identity-small,s2c-nope",
+           "--json", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(out.read_text())
@@ -854,9 +530,6 @@ def test_capacity_benchmark_compares_configs_at_equal_budget_on_the_validation_s
     assert one[0] == one[1] > 0 and five == [5 * n for n in one]
     assert failed["model"] == "s2c-nope" and "KeyError" in failed["error"]
     assert math.isfinite(result["bundled"]["score"]) and len(result["bundled"]["levels"]) == 8
-    r = subprocess.run(
-        [*cmd[:2], "--data", str(tmp_path / "none-*.tar"), "--photos", str(photos)],
-        capture_output=True,
-        text=True,
-    )
+    r = subprocess.run([*cmd[:2], "--data", str(tmp_path / "none-*.tar"), "--photos", str(photos)],
+                       capture_output=True, text=True)
     assert r.returncode == 2 and "make packs" in r.stderr
