@@ -22,13 +22,12 @@ _SMALL = {
 # 1.5x the widths, two blocks a stage and a wider latent, still well under the paper's size. Only
 # the convolutional family: window attention needs widths divisible by its 32-channel heads.
 _MEDIUM = {
+    **_SMALL,
     "widths": (96, 144, 192),
     "depths": (2, 2, 2),
     "latent_channels": 256,
     "hyper_channels": 128,
-    "hyper_depth": 0,
     "context_widths": (96, 96),
-    "ffn_ratio": 2.0,
 }
 
 _VARIANTS = {
