@@ -72,9 +72,9 @@ def compressed(crops: Path, weights_file: Path, tmp_path_factory: pytest.TempPat
     from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
     from s2c_pipeline.codec.image_codec import ImageCodec
     from s2c_pipeline.codec.image_coding import EncodeSettings
+    from s2c_pipeline.pipeline.compress.resume import ShardTask
+    from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
     from s2c_pipeline.pipeline.config import RunConfig
-    from s2c_pipeline.pipeline.resume import ShardTask
-    from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 
     torch.set_num_threads(1)
     codec = ImageCodec.load(weights_file=weights_file, device="cpu")
@@ -344,7 +344,7 @@ def test_analyze_gives_each_image_the_status_compress_records(weights_file: Path
     from s2c_pipeline.analysis.sampling import PickedImage
     from s2c_pipeline.codec.image_codec import ImageCodec
     from s2c_pipeline.codec.image_coding import EncodeSettings
-    from s2c_pipeline.pipeline.compress_shard import compress_shard
+    from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
     from s2c_pipeline.shards import read_shard
 
     codec = ImageCodec.load(weights_file=weights_file, device="cpu")

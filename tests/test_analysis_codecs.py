@@ -84,9 +84,9 @@ def ours_truth(shards: Path, codec, tmp_path_factory: pytest.TempPathFactory) ->
     from s2c_pipeline.archive.manifest import read_manifests
     from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
     from s2c_pipeline.codec.image_coding import EncodeSettings
+    from s2c_pipeline.pipeline.compress.resume import ShardTask
+    from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
     from s2c_pipeline.pipeline.config import RunConfig
-    from s2c_pipeline.pipeline.resume import ShardTask
-    from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
 
     layout = OutputLayout.of(str(tmp_path_factory.mktemp("codec-run") / "prefix"))
     check_or_write_run_record(layout, identity(codec.model_name, codec.weights.sha256, QUALITY), RunConfig(), {})

@@ -44,11 +44,11 @@ from s2c_pipeline.archive.weights import store_weights
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.pipeline import RunConfig, verify
-from s2c_pipeline.pipeline.codec_spec import resolve_codec
-from s2c_pipeline.pipeline.decode_job import CodecCache, run_decode_task
-from s2c_pipeline.pipeline.decompress import plan_decompress
-from s2c_pipeline.pipeline.resume import ShardTask
-from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
+from s2c_pipeline.pipeline.compress.resume import ShardTask
+from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
+from s2c_pipeline.pipeline.compress.weights_spec import resolve_codec
+from s2c_pipeline.pipeline.decompress.decode_task import CodecCache, run_decode_task
+from s2c_pipeline.pipeline.decompress.driver import plan_decompress
 from s2c_pipeline.shards import read_range
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ from s2c_pipeline.codec.batching import plan_batches
 from s2c_pipeline.codec.image_codec import ImageCodec, padded_size
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import load_image, metrics
-from s2c_pipeline.pipeline.compress_shard import compress_shard
+from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
 from s2c_pipeline.shards import read_shard
 
 

@@ -185,7 +185,7 @@ def test_decode_check_accepts_pixel_differences_only_within_the_promise(codec, p
     from dataclasses import replace
 
     from s2c_pipeline.archive.pairing import RowRef
-    from s2c_pipeline.pipeline.decode_job import DecodeFailed, _check_within_promise
+    from s2c_pipeline.pipeline.decompress.decode_task import DecodeFailed, _check_within_promise
 
     data = codec.encode(photo, 3.0)
     image = codec.decode(data)

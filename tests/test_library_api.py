@@ -22,7 +22,7 @@ from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.codec.weights import BUNDLED_DIR
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 from s2c_pipeline.imaging.metrics import psnr
-from s2c_pipeline.pipeline.compress_shard import compress_shard
+from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
 from s2c_pipeline.shards import read_shard, split_name
 from s2c_pipeline.webdataset_stage import S2CDecoder
 

@@ -19,8 +19,8 @@ from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, verify
-from s2c_pipeline.pipeline.resume import ShardTask
-from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
+from s2c_pipeline.pipeline.compress.resume import ShardTask
+from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
 
 CLI = [sys.executable, str(Path(__file__).parent / "pipeline_fixtures.py")]
 

@@ -20,9 +20,9 @@ from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.pipeline import ResumeRefused, RunConfig, compress, format_summary
-from s2c_pipeline.pipeline.compress_shard import compress_shard
-from s2c_pipeline.pipeline.output_paths import safe_local_path
-from s2c_pipeline.pipeline.selection import SelectionError, select_rows
+from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
+from s2c_pipeline.pipeline.decompress.output_paths import safe_local_path
+from s2c_pipeline.pipeline.decompress.selection import SelectionError, select_rows
 from s2c_pipeline.shards import read_shard
 from s2c_pipeline.shards.names import UnsafeName, check_relative_name
 

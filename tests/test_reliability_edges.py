@@ -125,7 +125,7 @@ def _animated_gif() -> tuple[bytes, np.ndarray]:
 def test_a_gif_member_is_read_and_coded_as_the_samples_image(tmp_path: Path, weights_file: Path) -> None:
     from s2c_pipeline.codec.image_codec import ImageCodec
     from s2c_pipeline.codec.image_coding import EncodeSettings
-    from s2c_pipeline.pipeline.compress_shard import compress_shard
+    from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
 
     gif, first = _animated_gif()
     shard = write_shard(tmp_path / "gif.tar", [("anim.gif", gif), ("anim.json", b"{}")])

@@ -38,10 +38,10 @@ from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.imaging.colour import ColourHandling
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, decompress, verify
-from s2c_pipeline.pipeline.decode_job import PNG, WEBDATASET, CodecCache, run_decode_task
-from s2c_pipeline.pipeline.decompress import DecompressSummary, plan_decompress, summarise
-from s2c_pipeline.pipeline.resume import ShardTask
-from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
+from s2c_pipeline.pipeline.compress.resume import ShardTask
+from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
+from s2c_pipeline.pipeline.decompress.decode_task import PNG, WEBDATASET, CodecCache, run_decode_task
+from s2c_pipeline.pipeline.decompress.driver import DecompressSummary, plan_decompress, summarise
 from s2c_pipeline.shards.records import normalise_name
 
 SETTINGS = EncodeSettings(quality=3.0, max_pixels=10**6, device="cpu")

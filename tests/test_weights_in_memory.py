@@ -16,9 +16,9 @@ from pipeline_fixtures import image_bytes, weights_file_fixture  # noqa: F401
 from s2c_pipeline.codec import weights as weights_module
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.imaging import load_image
-from s2c_pipeline.pipeline import codec_spec
-from s2c_pipeline.pipeline.codec_spec import resolve_codec
-from s2c_pipeline.pipeline.decode_job import CodecCache
+from s2c_pipeline.pipeline.compress import weights_spec
+from s2c_pipeline.pipeline.compress.weights_spec import resolve_codec
+from s2c_pipeline.pipeline.decompress.decode_task import CodecCache
 
 
 @pytest.fixture(name="hashed_checkpoints")
@@ -78,6 +78,6 @@ def test_bundled_weights_that_changed_on_disk_are_refused(
     moved = weights_module.WeightsEntry(
         entry.model_name, changed, entry.sha256, entry.qualities, default=True
     )
-    monkeypatch.setattr(codec_spec, "find_weights", lambda model: moved)
+    monkeypatch.setattr(weights_spec, "find_weights", lambda model: moved)
     with pytest.raises(ValueError, match="sha256 differs from the weights index"):
         resolve_codec(None, None)

@@ -15,7 +15,7 @@ from s2c_pipeline.shards import filesystem, publish
 
 
 class WeightsFile(Protocol):
-    """The weights a prefix is coded with (``pipeline.codec_spec.CodecSpec`` is one)."""
+    """The weights a prefix is coded with (``pipeline.compress.weights_spec.CodecSpec`` is one)."""
 
     @property
     def file_name(self) -> str: ...

@@ -121,7 +121,7 @@ def run_compress(args: argparse.Namespace) -> int:
     _local_ray_on_loopback(args)
     from s2c_pipeline.codec.weights import WeightsNotFound
     from s2c_pipeline.pipeline import ResumeRefused, RunConfig, SchedulerError, compress, format_summary
-    from s2c_pipeline.pipeline.codec_spec import resolve_codec, resolve_quality
+    from s2c_pipeline.pipeline.compress.weights_spec import resolve_codec, resolve_quality
     from s2c_pipeline.shards.storage import s3_storage_options
 
     weights = None if args.weights is None else str(args.weights)
@@ -181,7 +181,7 @@ def _decode_config(args: argparse.Namespace):
 def run_decompress(args: argparse.Namespace) -> int:
     _local_ray_on_loopback(args)
     from s2c_pipeline.pipeline import SchedulerError, SelectionError, decompress
-    from s2c_pipeline.pipeline.selection import read_key_file
+    from s2c_pipeline.pipeline.decompress.selection import read_key_file
 
     keys = None
     if args.keys is not None:

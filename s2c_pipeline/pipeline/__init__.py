@@ -1,20 +1,20 @@
 """The distributed jobs: compress, decompress and verify over WebDataset shards, on Ray actors.
 
-Data flow and policies: docs/pipeline.md. Modules, in the order data meets them: ``resume``
-(what to do), ``scheduler`` + ``actors`` (where), ``shard_job`` -> ``compress_shard`` (the work),
-``commit`` (publish, marker last), and for the way back ``decompress``/``decode_job`` and
-``verify``. What they write and read, the output prefix, is ``s2c_pipeline.archive``.
+Data flow and policies: docs/pipeline.md. Three folders and a module: ``compress/`` (the way in:
+plan, code, commit), ``decompress/`` (the way back), ``execution/`` (where either runs: Ray, the
+actor pool, the actors) and ``verify``. ``config`` holds the settings both directions share. What
+they write and read, the output prefix, is ``s2c_pipeline.archive``.
 """
 
 from s2c_pipeline.archive.run_record import ResumeRefused
 from s2c_pipeline.archive.shard_stats import ShardStats
-from s2c_pipeline.pipeline.compress import compress
+from s2c_pipeline.pipeline.compress.driver import compress
+from s2c_pipeline.pipeline.compress.progress import format_summary
+from s2c_pipeline.pipeline.compress.results import RunSummary, ShardResult
 from s2c_pipeline.pipeline.config import DecodeConfig, RunConfig
-from s2c_pipeline.pipeline.decompress import DecompressSummary, decompress
-from s2c_pipeline.pipeline.progress import format_summary
-from s2c_pipeline.pipeline.results import RunSummary, ShardResult
-from s2c_pipeline.pipeline.scheduler import SchedulerError
-from s2c_pipeline.pipeline.selection import SelectionError
+from s2c_pipeline.pipeline.decompress.driver import DecompressSummary, decompress
+from s2c_pipeline.pipeline.decompress.selection import SelectionError
+from s2c_pipeline.pipeline.execution.scheduler import SchedulerError
 from s2c_pipeline.pipeline.verify import VerifyReport, verify
 
 __all__ = [

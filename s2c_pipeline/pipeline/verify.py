@@ -39,8 +39,8 @@ from s2c_pipeline.archive.run_record import read_run_record
 from s2c_pipeline.archive.status import Status
 from s2c_pipeline.bitstream import BitstreamError, decode_container
 from s2c_pipeline.pipeline.config import DecodeConfig
-from s2c_pipeline.pipeline.decode_job import CHECK, DecodeTask
-from s2c_pipeline.pipeline.decode_run import run_decode_tasks
+from s2c_pipeline.pipeline.decompress.decode_actors import run_decode_tasks
+from s2c_pipeline.pipeline.decompress.decode_task import CHECK, DecodeTask
 from s2c_pipeline.shards import filesystem
 
 log = logging.getLogger(__name__)
@@ -133,9 +133,7 @@ def _read(url: str, options: dict[str, Any]) -> bytes | None:
         return None
 
 
-def _check_shard(
-    layout: OutputLayout, shard_id: str, marker: Marker, options: dict[str, Any]
-) -> _ShardCheck:
+def _check_shard(layout: OutputLayout, shard_id: str, marker: Marker, options: dict[str, Any]) -> _ShardCheck:
     tar_url, manifest_url = layout.shard(shard_id), layout.manifest(shard_id)
     problems: list[str] = []
     tar, parquet = _read(tar_url, options), _read(manifest_url, options)
@@ -208,9 +206,7 @@ def _check_rows(tar_url: str, tar: bytes, rows: list[dict[str, Any]]) -> tuple[i
     return bitstreams, problems
 
 
-def _check_index(
-    layout: OutputLayout, markers: Mapping[str, Marker], options: dict[str, Any]
-) -> list[str]:
+def _check_index(layout: OutputLayout, markers: Mapping[str, Marker], options: dict[str, Any]) -> list[str]:
     data = _read(layout.index_json, options)
     if data is None:
         return [f"{layout.index_json}: missing (a compress run writes it at its end)"]

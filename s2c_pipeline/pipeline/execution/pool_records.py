@@ -1,6 +1,6 @@
 """What the actor pool is given and what it hands back: a plan, and the failures and counts of a run.
 
-Kept apart from ``scheduler`` so that the records built from them (``results``) and the code
+Kept apart from ``scheduler`` so that the records built from them (``compress.results``) and the code
 that sizes the pool (``cluster``) do not depend on the scheduler's Ray machinery.
 """
 

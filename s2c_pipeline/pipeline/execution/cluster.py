@@ -12,7 +12,7 @@ import sys
 
 import ray
 
-from s2c_pipeline.pipeline.pool_records import ActorPlan
+from s2c_pipeline.pipeline.execution.pool_records import ActorPlan
 
 log = logging.getLogger(__name__)
 

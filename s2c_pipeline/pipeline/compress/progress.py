@@ -14,7 +14,7 @@ import time
 from tqdm import tqdm
 
 from s2c_pipeline.archive.shard_stats import ShardStats
-from s2c_pipeline.pipeline.results import RunSummary, ShardResult
+from s2c_pipeline.pipeline.compress.results import RunSummary, ShardResult
 
 log = logging.getLogger(__name__)
 

@@ -23,9 +23,9 @@ from s2c_pipeline.archive.layout import OutputLayout
 from s2c_pipeline.archive.pairing import sample_rows
 from s2c_pipeline.archive.status import Status
 from s2c_pipeline.pipeline.config import DecodeConfig
-from s2c_pipeline.pipeline.decode_job import FORMATS, PNG, DecodeResult, DecodeTask
-from s2c_pipeline.pipeline.decode_run import run_decode_tasks
-from s2c_pipeline.pipeline.selection import select_rows
+from s2c_pipeline.pipeline.decompress.decode_actors import run_decode_tasks
+from s2c_pipeline.pipeline.decompress.decode_task import FORMATS, PNG, DecodeResult, DecodeTask
+from s2c_pipeline.pipeline.decompress.selection import select_rows
 from s2c_pipeline.shards.names import UnsafeName, check_relative_name
 
 log = logging.getLogger(__name__)

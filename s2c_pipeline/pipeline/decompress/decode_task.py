@@ -41,8 +41,8 @@ from s2c_pipeline.bitstream import BitstreamError, decode_container
 from s2c_pipeline.codec.image_codec import DecodedImage, ImageCodec, codec_for_bitstream
 from s2c_pipeline.codec.weights import Checkpoint
 from s2c_pipeline.imaging import image_to_png_bytes, metrics
-from s2c_pipeline.pipeline.output_paths import join_url, safe_local_path
-from s2c_pipeline.pipeline.sample_names import decoded_name
+from s2c_pipeline.pipeline.decompress.output_paths import join_url, safe_local_path
+from s2c_pipeline.pipeline.decompress.sample_names import decoded_name
 from s2c_pipeline.shards import ShardContents, TarShardWriter, filesystem, publish, read_range, read_shard
 from s2c_pipeline.shards.names import UnsafeName, check_relative_name
 from s2c_pipeline.shards.storage import is_local

@@ -15,12 +15,12 @@ from tqdm import tqdm
 
 from s2c_pipeline.archive.layout import OutputLayout
 from s2c_pipeline.archive.weights import stored_weights
-from s2c_pipeline.pipeline.actors import DecodeWorker, remote_class
-from s2c_pipeline.pipeline.cluster import connect, plan_actors
 from s2c_pipeline.pipeline.config import DecodeConfig
-from s2c_pipeline.pipeline.decode_job import DecodeResult, DecodeTask
-from s2c_pipeline.pipeline.pool_records import SchedulerReport
-from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler
+from s2c_pipeline.pipeline.decompress.decode_task import DecodeResult, DecodeTask
+from s2c_pipeline.pipeline.execution.actors import DecodeWorker, remote_class
+from s2c_pipeline.pipeline.execution.cluster import connect, plan_actors
+from s2c_pipeline.pipeline.execution.pool_records import SchedulerReport
+from s2c_pipeline.pipeline.execution.scheduler import ActorPoolScheduler
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ has the vocabulary): the codec gives measurements, or a typed refusal whose stat
 * ``ok``: coded, decoded again (decode-verify), metrics and the decoded pixels' hash recorded;
 * ``bad_input`` for a sample without an image member, or one that already holds a ``.s2c`` member;
 * ``bad_name``: a sample ``decompress`` could not write back as files under its names (a backslash
-  or control character, a key that repeats in the shard...: ``sample_names``); not coded, so that
+  or control character, a key that repeats in the shard...: ``decompress.sample_names``); not coded, so that
   its members, carried verbatim, are restored exactly by ``decompress --format webdataset``;
 * ``shard_problem``: one row per problem the reader found in the tar (truncated, unreadable).
 
@@ -39,7 +39,7 @@ from s2c_pipeline.archive.status import Status
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.image_coding import Coded, EncodeSettings, NotCoded, code_images
 from s2c_pipeline.imaging import metrics
-from s2c_pipeline.pipeline.sample_names import ShardNames
+from s2c_pipeline.pipeline.decompress.sample_names import ShardNames
 from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member, normalise_name
 
 log = logging.getLogger(__name__)

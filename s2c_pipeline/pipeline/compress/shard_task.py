@@ -22,10 +22,10 @@ from s2c_pipeline.archive.marker import read_marker
 from s2c_pipeline.archive.status import Status
 from s2c_pipeline.bitstream import BitstreamError, decode_container
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.pipeline.commit import CommitContext, commit_shard
-from s2c_pipeline.pipeline.compress_shard import EncodeSettings, ReusedSample, compress_shard
-from s2c_pipeline.pipeline.results import ShardResult
-from s2c_pipeline.pipeline.resume import ShardTask
+from s2c_pipeline.pipeline.compress.commit import CommitContext, commit_shard
+from s2c_pipeline.pipeline.compress.results import ShardResult
+from s2c_pipeline.pipeline.compress.resume import ShardTask
+from s2c_pipeline.pipeline.compress.shard_coder import EncodeSettings, ReusedSample, compress_shard
 from s2c_pipeline.shards import DEFAULT_MAX_MEMBER_BYTES, filesystem, read_shard
 
 log = logging.getLogger(__name__)

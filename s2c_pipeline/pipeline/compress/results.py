@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from s2c_pipeline.archive.shard_stats import ShardStats
-from s2c_pipeline.pipeline.pool_records import TaskFailure
+from s2c_pipeline.pipeline.execution.pool_records import TaskFailure
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import ray
 from ray.exceptions import GetTimeoutError, RayActorError, RayError, RayTaskError
 
 from s2c_pipeline.pipeline.config import ExecutionConfig
-from s2c_pipeline.pipeline.pool_records import ActorPlan, SchedulerReport, TaskFailure
+from s2c_pipeline.pipeline.execution.pool_records import ActorPlan, SchedulerReport, TaskFailure
 
 log = logging.getLogger(__name__)
 

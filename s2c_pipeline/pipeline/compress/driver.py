@@ -18,15 +18,15 @@ from s2c_pipeline.archive.layout import OutputLayout
 from s2c_pipeline.archive.run_record import check_or_write_run_record, identity, new_run_id
 from s2c_pipeline.archive.shard_stats import ShardStats
 from s2c_pipeline.archive.weights import store_weights
-from s2c_pipeline.pipeline.actors import CompressSettings, CompressWorker, remote_class
-from s2c_pipeline.pipeline.cluster import connect, plan_actors
-from s2c_pipeline.pipeline.codec_spec import CodecSpec, resolve_codec, resolve_quality
+from s2c_pipeline.pipeline.compress.progress import CompressProgress
+from s2c_pipeline.pipeline.compress.results import RunSummary, ShardResult
+from s2c_pipeline.pipeline.compress.resume import ShardTask, plan_shards
+from s2c_pipeline.pipeline.compress.weights_spec import CodecSpec, resolve_codec, resolve_quality
 from s2c_pipeline.pipeline.config import RunConfig
-from s2c_pipeline.pipeline.pool_records import SchedulerReport
-from s2c_pipeline.pipeline.progress import CompressProgress
-from s2c_pipeline.pipeline.results import RunSummary, ShardResult
-from s2c_pipeline.pipeline.resume import ShardTask, plan_shards
-from s2c_pipeline.pipeline.scheduler import ActorPoolScheduler
+from s2c_pipeline.pipeline.execution.actors import CompressSettings, CompressWorker, remote_class
+from s2c_pipeline.pipeline.execution.cluster import connect, plan_actors
+from s2c_pipeline.pipeline.execution.pool_records import SchedulerReport
+from s2c_pipeline.pipeline.execution.scheduler import ActorPoolScheduler
 from s2c_pipeline.shards import expand_inputs
 
 log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from typing import Any
 from s2c_pipeline.archive.layout import OutputLayout
 from s2c_pipeline.archive.manifest import manifest_bytes
 from s2c_pipeline.archive.marker import Marker
-from s2c_pipeline.pipeline.compress_shard import ShardOutput
+from s2c_pipeline.pipeline.compress.shard_coder import ShardOutput
 from s2c_pipeline.shards import publish
 
 

@@ -23,12 +23,12 @@ from s2c_pipeline.archive.layout import OutputLayout
 from s2c_pipeline.codec.batching import default_batch_size
 from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.codec.refine import RefineSettings
-from s2c_pipeline.pipeline.codec_spec import CodecSpec
+from s2c_pipeline.pipeline.compress.results import ShardResult
+from s2c_pipeline.pipeline.compress.resume import ShardTask
+from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
+from s2c_pipeline.pipeline.compress.weights_spec import CodecSpec
 from s2c_pipeline.pipeline.config import DecodeConfig, RunConfig
-from s2c_pipeline.pipeline.decode_job import CodecCache, DecodeResult, DecodeTask, run_decode_task
-from s2c_pipeline.pipeline.results import ShardResult
-from s2c_pipeline.pipeline.resume import ShardTask
-from s2c_pipeline.pipeline.shard_job import WorkerContext, run_shard_task
+from s2c_pipeline.pipeline.decompress.decode_task import CodecCache, DecodeResult, DecodeTask, run_decode_task
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class CompressSettings:
 
     layout: OutputLayout
     quality: float
-    """The resolved quality (``codec_spec.resolve_quality``); unused under a rate target."""
+    """The resolved quality (``weights_spec.resolve_quality``); unused under a rate target."""
     config: RunConfig
 
 
