@@ -58,7 +58,7 @@ class ManifestRow:
 
     Only the identity and outcome are required; everything a failure prevented from being known
     stays None (a null in Parquet), never a made-up 0. ``run_id`` and ``committed_at`` are set by
-    the commit (``pipeline.commit``), when the shard's outputs are published.
+    the commit (``pipeline.compress.commit``), when the shard's outputs are published.
     """
 
     key: str
