@@ -70,8 +70,8 @@ def compressed(crops: Path, weights_file: Path, tmp_path_factory: pytest.TempPat
     """Every crop shard compressed at QUALITY into an output prefix, by the pipeline's shard job."""
     from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
     from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
+    from s2c_pipeline.codec.encode_and_verify import EncodeSettings
     from s2c_pipeline.codec.image_codec import ImageCodec
-    from s2c_pipeline.codec.image_coding import EncodeSettings
     from s2c_pipeline.pipeline.compress.resume import ShardTask
     from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
     from s2c_pipeline.pipeline.config import RunConfig
@@ -342,8 +342,8 @@ def test_analyze_gives_each_image_the_status_compress_records(weights_file: Path
     bytes that are not an image are ``bad_input``, and a coded image has the compress row's size."""
     from s2c_pipeline.analysis.coding import code_image
     from s2c_pipeline.analysis.sampling import PickedImage
+    from s2c_pipeline.codec.encode_and_verify import EncodeSettings
     from s2c_pipeline.codec.image_codec import ImageCodec
-    from s2c_pipeline.codec.image_coding import EncodeSettings
     from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
     from s2c_pipeline.shards import read_shard
 

@@ -83,7 +83,7 @@ def ours_truth(shards: Path, codec, tmp_path_factory: pytest.TempPathFactory) ->
     from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
     from s2c_pipeline.archive.manifest import read_manifests
     from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
-    from s2c_pipeline.codec.image_coding import EncodeSettings
+    from s2c_pipeline.codec.encode_and_verify import EncodeSettings
     from s2c_pipeline.pipeline.compress.resume import ShardTask
     from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task
     from s2c_pipeline.pipeline.config import RunConfig

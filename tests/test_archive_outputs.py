@@ -41,8 +41,8 @@ from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
 from s2c_pipeline.archive.manifest import MANIFEST_SCHEMA, read_manifests
 from s2c_pipeline.archive.run_record import check_or_write_run_record, identity
 from s2c_pipeline.archive.weights import store_weights
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.pipeline import RunConfig, verify
 from s2c_pipeline.pipeline.compress.resume import ShardTask
 from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task

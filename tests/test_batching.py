@@ -13,8 +13,8 @@ from PIL import Image
 from pipeline_fixtures import write_shard
 
 from s2c_pipeline.codec.batching import plan_batches
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings
 from s2c_pipeline.codec.image_codec import ImageCodec, padded_size
-from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import load_image, metrics
 from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
 from s2c_pipeline.shards import read_shard
@@ -124,7 +124,7 @@ def test_a_failing_batch_is_coded_image_by_image(
 
     handle = codec.model.g_a.register_forward_pre_hook(out_of_memory)
     try:
-        with caplog.at_level(logging.INFO, logger="s2c_pipeline.codec.image_coding"):
+        with caplog.at_level(logging.INFO, logger="s2c_pipeline.codec.encode_and_verify"):
             out = compress_shard(contents, codec, settings, output_url=str(tmp_path / "out.tar"))
     finally:
         handle.remove()

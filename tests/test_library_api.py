@@ -17,8 +17,8 @@ from PIL import Image
 
 import s2c_pipeline
 from s2c_pipeline.bitstream import decode_container
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings
 from s2c_pipeline.codec.image_codec import ImageCodec, default_quality
-from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.codec.weights import BUNDLED_DIR
 from s2c_pipeline.imaging import DEFAULT_MAX_PIXELS
 from s2c_pipeline.imaging.metrics import psnr

@@ -198,7 +198,7 @@ def test_statuses_read_and_print_as_the_strings_parquet_holds() -> None:
 
 def test_every_codec_refusal_has_one_manifest_status() -> None:
     from s2c_pipeline.archive.outcomes import status_of
-    from s2c_pipeline.codec.image_coding import NotCoded
+    from s2c_pipeline.codec.encode_and_verify import NotCoded
 
     kinds = NotCoded.__subclasses__()
     assert len({status_of(kind("why")) for kind in kinds}) == len(kinds) == 4

@@ -16,8 +16,8 @@ from pipeline_fixtures import RAY_TEST_ARGS, make_shards, sample_members, weight
 
 from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
 from s2c_pipeline.archive.manifest import read_manifests
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, verify
 from s2c_pipeline.pipeline.compress.resume import ShardTask
 from s2c_pipeline.pipeline.compress.shard_task import WorkerContext, run_shard_task

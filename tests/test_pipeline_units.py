@@ -16,8 +16,8 @@ from pipeline_fixtures import image_bytes, make_shards, sample_members, weights_
 
 from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
 from s2c_pipeline.bitstream import decode_container
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.pipeline import ResumeRefused, RunConfig, compress, format_summary
 from s2c_pipeline.pipeline.compress.shard_coder import compress_shard

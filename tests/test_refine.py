@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from s2c_pipeline.bitstream import decode_container
+from s2c_pipeline.codec.encode_and_verify import Coded, EncodeSettings, code_one
 from s2c_pipeline.codec.image_codec import ImageCodec, _pad, _to_tensor
-from s2c_pipeline.codec.image_coding import Coded, EncodeSettings, code_one
 from s2c_pipeline.codec.refine import RefineSettings, quality_lambda, refine_latents
 from s2c_pipeline.imaging import ColourHandling, PreparedImage
 from s2c_pipeline.pipeline import RunConfig

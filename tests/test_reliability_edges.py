@@ -123,8 +123,8 @@ def _animated_gif() -> tuple[bytes, np.ndarray]:
 
 
 def test_a_gif_member_is_read_and_coded_as_the_samples_image(tmp_path: Path, weights_file: Path) -> None:
+    from s2c_pipeline.codec.encode_and_verify import EncodeSettings
     from s2c_pipeline.codec.image_codec import ImageCodec
-    from s2c_pipeline.codec.image_coding import EncodeSettings
     from s2c_pipeline.pipeline.compress.shard_coder import compress_shard
 
     gif, first = _animated_gif()

@@ -33,8 +33,8 @@ from s2c_pipeline.archive.committed import read_committed
 from s2c_pipeline.archive.layout import OutputLayout, shard_id_for
 from s2c_pipeline.archive.manifest import read_manifests
 from s2c_pipeline.bitstream import decode_container, encode_container
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import EncodeSettings
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.imaging.colour import ColourHandling
 from s2c_pipeline.pipeline import DecodeConfig, RunConfig, compress, decompress, verify

@@ -1,6 +1,6 @@
 """The sampled images through our codec, exactly as ``s2c compress`` codes them.
 
-``codec.image_coding`` is the very function ``s2c compress`` codes each image with (encode,
+``codec.encode_and_verify`` is the very function ``s2c compress`` codes each image with (encode,
 decode again, measure), so sizes, metrics and failure statuses are those a run would write into
 its manifest. An image that is not coded keeps its status, and its coded size is its source size,
 since the pipeline carries such images into the output verbatim. With a PSNR target each image
@@ -29,8 +29,8 @@ import torch
 from s2c_pipeline.analysis.sampling import PickedImage
 from s2c_pipeline.archive.outcomes import status_of
 from s2c_pipeline.archive.status import Status
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings, NotCoded, code_one, prepare_image
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import EncodeSettings, NotCoded, code_one, prepare_image
 from s2c_pipeline.codec.target import RateTarget
 
 TARGET_NOT_REACHED = "target_not_reached"

@@ -31,7 +31,7 @@ import numpy as np
 from s2c_pipeline.analysis.coding import CodedImage
 from s2c_pipeline.archive.outcomes import status_of
 from s2c_pipeline.archive.status import Status
-from s2c_pipeline.codec.image_coding import NotCoded, prepare_image
+from s2c_pipeline.codec.encode_and_verify import NotCoded, prepare_image
 from s2c_pipeline.evaluate.classical import ClassicalCodec
 from s2c_pipeline.imaging import ms_ssim, psnr
 

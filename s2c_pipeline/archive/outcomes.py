@@ -8,7 +8,7 @@ compress would record) both turn one into the other here, so they cannot disagre
 from __future__ import annotations
 
 from s2c_pipeline.archive.status import Status
-from s2c_pipeline.codec.image_coding import (
+from s2c_pipeline.codec.encode_and_verify import (
     EncodeFailed,
     ImageTooLarge,
     ImageUnreadable,

@@ -36,8 +36,8 @@ from s2c_pipeline.archive.members import S2C_EXTENSION, bitstream_member_name
 from s2c_pipeline.archive.outcomes import status_of
 from s2c_pipeline.archive.shard_stats import ShardStats
 from s2c_pipeline.archive.status import Status
+from s2c_pipeline.codec.encode_and_verify import Coded, EncodeSettings, NotCoded, code_images
 from s2c_pipeline.codec.image_codec import ImageCodec
-from s2c_pipeline.codec.image_coding import Coded, EncodeSettings, NotCoded, code_images
 from s2c_pipeline.imaging import metrics
 from s2c_pipeline.pipeline.decompress.sample_names import ShardNames
 from s2c_pipeline.shards import Member, Sample, ShardContents, TarShardWriter, image_member, normalise_name

@@ -21,7 +21,7 @@ import ray
 
 from s2c_pipeline.archive.layout import OutputLayout
 from s2c_pipeline.codec.batching import default_batch_size
-from s2c_pipeline.codec.image_coding import EncodeSettings
+from s2c_pipeline.codec.encode_and_verify import EncodeSettings
 from s2c_pipeline.codec.refine import RefineSettings
 from s2c_pipeline.pipeline.compress.results import ShardResult
 from s2c_pipeline.pipeline.compress.resume import ShardTask
