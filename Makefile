@@ -7,7 +7,7 @@ STAMP := $(VENV)/.s2c-installed
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER := 0
 export AWS_REQUEST_CHECKSUM_CALCULATION := when_required
 
-.PHONY: venv demo test lint clean bench photos pack packs pack-enlightenment train-small train-small-detail train-ablation device-prep train-small-stage5 train-small-stage6
+.PHONY: venv demo test lint clean bench photos pack packs device-packs pack-enlightenment train-small train-small-detail train-ablation device-prep train-small-stage5 train-small-stage6
 
 venv: $(STAMP)
 
@@ -63,6 +63,12 @@ device-prep: $(STAMP) data-cache/train-pack-enlightenment.tar
 		--platform manylinux_2_34_x86_64 -d .whl compressai==1.2.8
 	$(PY) -m pip download -q --no-deps --only-binary=:all: -d .whl pytorch-msssim==1.0.0
 	$(PY) infra/device/cross_device_check.py encode --device cpu --out .gpu-check/cpu --decoded runs/cpu-decoded.npz
+
+# The new training set for a lent GPU (docs/weights.md, "Shipping the new training set"): packs of at
+# most 25 MB, so that each fits a call beside the working tree, and the validation split as a pack.
+device-packs: photos
+	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/train --packs data-cache/device/train-pack --max-mb 25
+	$(PY) -m s2c_pipeline.train.datapack --photos data-cache/photos/validation --out data-cache/validation-pack.tar
 
 # The bundled s2c-conv-small weights (docs/weights.md): stage 1 (3000 steps, exported as the
 # first bundled checkpoint), then the same run resumed to 10000 steps. Rerun to resume after a stop.

@@ -483,6 +483,14 @@ def test_validation_on_a_photo_split_trains_on_every_pack_image(tmp_path, pack):
     history = [json.loads(line) for line in (tmp_path / "continued" / "history.jsonl").read_text().splitlines()]
     assert [h["step"] for h in history] == [0, 2]
     assert json.loads((tmp_path / "continued" / "best.json").read_text())["step"] == 0
+    # The split may also come packed (what a GPU call carries): its images validate alike.
+    split = build_datapack(sorted((photos / "validation").glob("*.png")), tmp_path / "validation-pack.tar")
+    r = s2c("train", *common, "--set", f"validation={split}", "--set", f"out={tmp_path / 'packed'}")
+    assert r.returncode == 0, r.stderr[-2000:]
+    history = [json.loads(line) for line in (tmp_path / "packed" / "history.jsonl").read_text().splitlines()]
+    assert [h["step"] for h in history] == [2] and len(history[0]["val"]) == 6
+    r = s2c("train", *common, "--set", f"validation={tmp_path / 'none.tar'}", "--set", f"out={tmp_path / 'd'}")
+    assert r.returncode == 2 and "make device-packs" in r.stderr, r.stderr[-2000:]
     r = s2c("train", *common, "--set", f"validation={tmp_path / 'nowhere'}", "--set", f"out={tmp_path / 'b'}")
     assert r.returncode == 2 and "python -m s2c_pipeline.photos.fetch" in r.stderr, r.stderr[-2000:]
     r = s2c("train", *common, "--set", f"out={tmp_path / 'c'}")

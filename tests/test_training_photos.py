@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -284,3 +286,13 @@ def test_several_packs_read_as_one_and_rebuild_identically(tmp_path: Path) -> No
     assert [hashlib.sha256(p.read_bytes()).hexdigest() for p in again] == digests
     with pytest.raises(FileNotFoundError, match="no pack matches"):
         DataPack(tmp_path / "none-*.tar")
+    # The command line's --max-mb sets the cap (how packs fit a GPU call beside the working tree).
+    cli = [sys.executable, "-m", "s2c_pipeline.train.datapack", "--photos", str(tmp_path / "photos"),
+           "--max-side", "512", "--quality", "80", "--packs", str(tmp_path / "cli" / "pack")]
+    (tmp_path / "cli").mkdir()
+    run = subprocess.run([*cli, "--max-mb", "0.07"], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    written = pack_files(tmp_path / "cli" / "pack-*.tar")
+    assert len(written) >= 2 and all(p.stat().st_size <= 70_000 for p in written)
+    run = subprocess.run([*cli, "--max-mb", "61"], capture_output=True, text=True)
+    assert run.returncode == 2 and "--max-mb must be above 0 and at most 60" in run.stderr

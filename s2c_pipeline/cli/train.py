@@ -59,7 +59,12 @@ def run_train(args: argparse.Namespace) -> int:
             f"training data pack {cfg.data} not found; build it with "
             "`python -m s2c_pipeline.photos.fetch` then `python -m s2c_pipeline.train.datapack` (docs/photos.md)"
         )
-    if cfg.validation:
+    if cfg.validation.endswith(".tar"):
+        if not Path(cfg.validation).is_file():
+            raise UsageError(
+                f"validation pack {cfg.validation} not found; build it with `make device-packs` (docs/weights.md)"
+            )
+    elif cfg.validation:
         from s2c_pipeline.photos import validation_photo_files
 
         try:

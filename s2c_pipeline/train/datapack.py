@@ -311,6 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     target.add_argument(
         "--packs", type=Path, help="write PACKS-1.tar, PACKS-2.tar, ... each at most 60 MB (a prefix)"
     )
+    parser.add_argument(
+        "--max-mb",
+        type=float,
+        default=MAX_PACK_BYTES / 1e6,
+        help="with --packs: the most MB a pack may hold (default 60; 30 lets a GPU call carry one "
+        "beside the 30 MB working tree, docs/weights.md)",
+    )
     parser.add_argument("--max-side", type=int, default=4096, help="longest side in pixels (default 4096)")
     parser.add_argument("--quality", type=int, default=95, help="WebP quality (default 95)")
     parser.add_argument(
@@ -338,8 +345,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         build_datapack(photos, args.out, max_side=args.max_side, quality=args.quality, sources=sources)
         return 0
+    if not 0 < args.max_mb <= MAX_PACK_BYTES / 1e6:
+        parser.error(f"--max-mb must be above 0 and at most {MAX_PACK_BYTES / 1e6:g}")
+    max_bytes = int(args.max_mb * 1e6)
     for pack in build_datapacks(
-        photos, args.packs, max_side=args.max_side, quality=args.quality, sources=sources
+        photos, args.packs, max_side=args.max_side, quality=args.quality, sources=sources, max_bytes=max_bytes
     ):
         print(f"{hashlib.sha256(pack.read_bytes()).hexdigest()}  {pack}")
     return 0

@@ -63,6 +63,9 @@ def validation_batch(images: Sequence[np.ndarray], size: int = 256) -> torch.Ten
 def validation_images(cfg: TrainConfig, pack: DataPack) -> list[np.ndarray]:
     """The validation split's photos when ``cfg.validation`` names a photo folder, else the pack's
     last ``val_images`` images (a held-out slice of the training distribution)."""
+    if cfg.validation.endswith(".tar"):  # the split packed (datapack): what travels to a GPU machine
+        split = DataPack(cfg.validation)
+        return [split.image(i) for i in range(len(split))]
     if cfg.validation:
         from PIL import Image
 
