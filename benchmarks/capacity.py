@@ -51,6 +51,7 @@ from s2c_pipeline.train.loop import (
     train_step,
     validate,
     validation_batch,
+    validation_images,
     validation_score,
 )
 
@@ -123,16 +124,9 @@ def curve(levels: list[dict]) -> list[tuple[float, float]]:
 
 
 def validation_crops(root: Path, count: int, size: int) -> torch.Tensor:
-    from PIL import Image
-
-    from s2c_pipeline.photos import validation_photo_files
-
-    files = validation_photo_files(root)[:count]
-    images = []
-    for path in files:
-        with Image.open(path) as img:
-            images.append(np.asarray(img.convert("RGB")))
-    return validation_batch(images, size)
+    """Centre crops of the first ``count`` validation photos, read as training reads them."""
+    split = TrainConfig(validation=str(root), val_images=0)
+    return validation_batch(validation_images(split, None)[:count], size)
 
 
 def main(argv: list[str] | None = None) -> int:
