@@ -35,6 +35,7 @@ from compressai.entropy_models import EntropyBottleneck, EntropyModel, GaussianC
 from compressai.models.utils import update_registered_buffers
 from torch import Tensor, nn
 
+from s2c_pipeline.codec.banded_synthesis import BandedSynthesis
 from s2c_pipeline.codec.config import ModelConfig, between_levels
 from s2c_pipeline.codec.entropy import build_latent_codec
 from s2c_pipeline.codec.integer import ONE, UnsupportedLayer
@@ -319,11 +320,12 @@ class S2CFormer(nn.Module):
         synthesis = self._decoding_synthesis(dtype)
         device = next(synthesis.parameters()).device
         y_hat = y_hat.to(device, dtype).contiguous()  # one layout whatever the caller's (it moved pixels)
-        with _full_float32(device):
-            if device.type == "cpu" and dtype == torch.float32 and y_hat.shape[0] > 1:
-                # float32 GEMMs of another shape round differently: on the CPU each image of a batch
-                # is synthesized alone, so it gets exactly the pixels of a lone decode
-                return torch.cat([self._synthesize_tiles(synthesis, y[None], device, tile) for y in y_hat])
+        with _full_float32(device, dtype):
+            if device.type == "cpu" and dtype == torch.float32:
+                # banded (codec.banded_synthesis); float32 GEMMs of another shape round differently,
+                # so each image of a batch is synthesized alone and gets the pixels of a lone decode
+                banded = self._banded_synthesis()
+                return torch.cat([self._synthesize_tiles(banded, y[None], device, tile) for y in y_hat])
             return self._synthesize_tiles(synthesis, y_hat, device, tile)
 
     def _synthesize_tiles(self, synthesis: nn.Module, y_hat: Tensor, device: torch.device, tile: int | None):
@@ -360,6 +362,12 @@ class S2CFormer(nn.Module):
             self._caches[key] = synthesis
         return self._caches[key]
 
+    def _banded_synthesis(self) -> BandedSynthesis:
+        """Format 2's g_s on the CPU: the float32 copy run a band of rows at a time."""
+        if "synthesis-banded" not in self._caches:
+            self._caches["synthesis-banded"] = BandedSynthesis(self._decoding_synthesis(torch.float32))
+        return self._caches["synthesis-banded"]
+
     def check_string_count(self, count: int) -> None:
         expected = len(self.config.groups) * 2 + 1
         if count != expected:
@@ -380,15 +388,15 @@ class S2CFormer(nn.Module):
 
 
 @contextlib.contextmanager
-def _full_float32(device: torch.device) -> Iterator[None]:
-    """float32 g_s the same way everywhere. On CUDA: TF32 off for convolutions and matmuls, so
-    float32 means float32 on every GPU. On the CPU: PyTorch's own convolutions (im2col + GEMM)
-    rather than oneDNN's, whose blocking follows the thread count: with oneDNN, 11 of 1.8 M pixel
-    values moved by one level between 1 and 2 threads (59 with channels_last), with PyTorch's own
-    none did, for about 1.35 times oneDNN's g_s time (``benchmarks/determinism.py``)."""
+def _full_float32(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
+    """g_s's arithmetic the same way everywhere. On CUDA: TF32 off for convolutions and matmuls, so
+    float32 means float32 on every GPU. On the CPU, oneDNN on for float32, whose kxk and depthwise
+    convolutions the banded synthesis uses (``codec.banded_synthesis`` says why they and its 1x1
+    GEMMs give the same values with any thread count), and off for format 1's float64 g_s, which
+    has always run PyTorch's own convolutions."""
     if device.type == "cpu":
         enabled = torch.backends.mkldnn.enabled  # (flags() would also set oneDNN's TF32, with a warning)
-        torch.backends.mkldnn.enabled = False
+        torch.backends.mkldnn.enabled = dtype == torch.float32
         try:
             yield
         finally:

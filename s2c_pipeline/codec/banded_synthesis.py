@@ -1,0 +1,160 @@
+"""g_s on the CPU in float32, a band of rows at a time: format 2's synthesis there.
+
+Why bands: run module by module, each S2C block writes its intermediates at full size (at the
+paper-size widths a 2048x1080 image's first stage widens 128 channels to 512 over 1024x544
+positions, over 1 GB a tensor) and reads them back from memory. Per-position work (LayerNorm, the
+FFN, the residual add) and the separable conv (whose depthwise kernel needs only ``k // 2`` rows
+of margin) can instead run over a band of a few thousand positions that stays in cache.
+
+Which kernels, and why the pixels do not depend on the thread count: 1x1 convolutions are BLAS
+GEMMs (``torch.addmm``) of the weights and the band's channels x positions matrix, whose
+reduction runs over the input channels inside one kernel call however many threads share the
+positions; kxk and depthwise convolutions are oneDNN's direct convolutions on NCHW tensors.
+Window attention runs as the module does, on the whole tensor, with PyTorch's own GEMMs for its
+projections. Each gave identical values with 1, 2, 3 and 4 threads, where oneDNN's 1x1 kernels
+did not (``benchmarks/determinism.py``, ``tests/test_banded_synthesis.py``). Band edges depend
+only on the image size, so an encoder's verify decode and a later decode on the same CPU build
+run the same kernels on the same shapes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from s2c_pipeline.codec.blocks import GatedFFN, LayerNorm2d, MlpFFN, S2CBlock, SeparableConv
+
+BAND_POSITIONS = 8192
+"""Positions (rows x width) per band: a 512-channel float32 intermediate of a band is 16 MB."""
+
+
+@contextlib.contextmanager
+def _without_onednn() -> Iterator[None]:
+    enabled = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = enabled
+
+
+class _Pointwise:
+    """A 1x1 convolution as one GEMM over a (channels, positions) matrix."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        self.weight = conv.weight.detach().reshape(conv.out_channels, conv.in_channels).contiguous()
+        self.bias = None if conv.bias is None else conv.bias.detach().reshape(-1, 1).contiguous()
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.bias is None:
+            return torch.mm(self.weight, x)
+        return torch.addmm(self.bias, self.weight, x)
+
+
+def _layer_norm(x: Tensor, norm: LayerNorm2d) -> Tensor:
+    """LayerNorm2d's arithmetic on a (channels, positions) matrix."""
+    mean = x.mean(dim=0, keepdim=True)
+    d = x - mean
+    var = (d * d).mean(dim=0, keepdim=True)
+    return (d / torch.sqrt(var + norm.eps)) * norm.weight.detach()[:, None] + norm.bias.detach()[:, None]
+
+
+class _Ffn:
+    def __init__(self, ffn: nn.Module) -> None:
+        if isinstance(ffn, MlpFFN):
+            conv_in, act, conv_out = ffn.body
+            if not isinstance(act, nn.GELU) or act.approximate != "none":
+                raise TypeError(f"unexpected MLP activation {act}")
+            self.gated = False
+            self.project_in, self.project_out = _Pointwise(conv_in), _Pointwise(conv_out)
+        elif isinstance(ffn, GatedFFN):
+            self.gated = True
+            self.project_in, self.project_out = _Pointwise(ffn.project_in), _Pointwise(ffn.project_out)
+        else:
+            raise TypeError(f"no banded form for {type(ffn).__name__}")
+
+    def __call__(self, x: Tensor) -> Tensor:
+        hidden = self.project_in(x)
+        if self.gated:
+            gate, value = hidden.chunk(2, dim=0)
+            return self.project_out(F.gelu(gate).mul_(value))
+        return self.project_out(F.gelu(hidden))
+
+
+class _SeparableConv:
+    def __init__(self, spatial: SeparableConv) -> None:
+        pw_in, act, depthwise, pw_out = spatial.body
+        self.pw_in, self.pw_out = _Pointwise(pw_in), _Pointwise(pw_out)
+        self.slope = act.negative_slope
+        self.dw_weight = depthwise.weight.detach()
+        self.dw_bias = None if depthwise.bias is None else depthwise.bias.detach()
+        self.margin = depthwise.kernel_size[0] // 2
+        self.groups = depthwise.groups
+
+    def add_to(self, x: Tensor, rows: int) -> Tensor:
+        """x + body(x) as a new tensor; each band reads ``margin`` rows of x above and below."""
+        _, c, h, w = x.shape
+        out = torch.empty_like(x)
+        p = self.margin
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            lo, hi = max(0, r0 - p), min(h, r1 + p)
+            t = self.pw_in(x[0, :, lo:hi].reshape(c, -1))
+            t = F.leaky_relu_(t, self.slope).reshape(1, c, hi - lo, w)
+            t = F.pad(t, (0, 0, p - (r0 - lo), p - (hi - r1)))  # the image's own zero rows
+            t = F.conv2d(t, self.dw_weight, self.dw_bias, 1, (0, p), 1, self.groups)
+            band = self.pw_out(t.reshape(c, -1)).reshape(c, r1 - r0, w)
+            torch.add(x[0, :, r0:r1], band, out=out[0, :, r0:r1])
+        return out
+
+
+class _Block:
+    def __init__(self, block: S2CBlock) -> None:
+        self.attention = None
+        self.separable = None
+        if isinstance(block.spatial, SeparableConv):
+            self.separable = _SeparableConv(block.spatial)
+        elif block.spatial is not None:
+            self.attention = block.spatial  # window attention: the module, on the whole tensor
+        self.norm = block.norm
+        self.ffn = _Ffn(block.ffn)
+
+    def __call__(self, x: Tensor) -> Tensor:
+        _, c, h, w = x.shape
+        rows = max(1, BAND_POSITIONS // w)
+        if self.separable is not None:
+            x = self.separable.add_to(x, rows)
+        elif self.attention is not None:
+            with _without_onednn():  # its 1x1 projections: PyTorch's GEMMs, not oneDNN's 1x1 kernels
+                x = x + self.attention(x)
+        for r0 in range(0, h, rows):
+            band = x[0, :, r0 : min(h, r0 + rows)].reshape(c, -1)  # a view: updated in place
+            band.add_(self.ffn(_layer_norm(band, self.norm)))
+        return x
+
+
+class BandedSynthesis:
+    """Callable twin of a float32 CPU g_s (``transforms.synthesis_transform``), one image at a time."""
+
+    def __init__(self, synthesis: nn.Sequential) -> None:
+        self.steps = [_Block(m) if isinstance(m, S2CBlock) else m for m in synthesis]
+
+    @torch.no_grad()
+    def __call__(self, y_hat: Tensor) -> Tensor:
+        if (
+            y_hat.dim() != 4
+            or y_hat.shape[0] != 1
+            or y_hat.dtype != torch.float32
+            or y_hat.device.type != "cpu"
+        ):
+            raise ValueError(
+                f"expected one float32 CPU latent (1, M, h, w), got {tuple(y_hat.shape)} {y_hat.dtype}"
+            )
+        x = y_hat.clone(memory_format=torch.contiguous_format)  # blocks update their input in place
+        for step in self.steps:
+            x = step(x).contiguous()
+        return x
