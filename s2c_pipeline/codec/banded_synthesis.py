@@ -12,7 +12,7 @@ reduction runs over the input channels inside one kernel call however many threa
 positions; kxk and depthwise convolutions are oneDNN's direct convolutions on NCHW tensors.
 Window attention runs as the module does, on the whole tensor, with PyTorch's own GEMMs for its
 projections. Each gave identical values with 1, 2, 3 and 4 threads, where oneDNN's 1x1 kernels
-did not (``benchmarks/determinism.py``, ``tests/test_banded_synthesis.py``). Band edges depend
+did not (measured per layer; not yet in a benchmark or test). Band edges depend
 only on the image size, so an encoder's verify decode and a later decode on the same CPU build
 run the same kernels on the same shapes.
 """
