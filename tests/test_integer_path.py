@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from s2c_pipeline.bitstream import BitstreamError, decode_container
+from s2c_pipeline.codec import integer
 from s2c_pipeline.codec.image_codec import ImageCodec, _pad, _to_tensor
 from s2c_pipeline.codec.integer import ACT_LIMIT, EXACT_LIMIT, IntegerConv2d, IntegerNet, UnsupportedLayer
 from s2c_pipeline.codec.model import FLOAT64_PATH, INTEGER_PATH, LatentCode
@@ -63,6 +64,26 @@ def test_integer_conv_equals_int64_arithmetic_even_at_its_worst_case_input(codec
     acc = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
     assert acc.abs().max() > 2**45  # the test reaches the range where float32 would be far from exact
     assert torch.equal(conv(x), _exact_conv(conv, x))
+
+
+def test_row_bands_sum_the_same_integers_as_one_convolution(codec, monkeypatch):
+    """CPU convolutions run a band of output rows at a time when the im2col matrix would be large
+    (``integer.IM2COL_BYTES``); small budgets force bands of one row and of five (13 = 5 + 5 + 3)."""
+    conv = codec.model.integer_coder().channel_context[4].convs[0]
+    assert conv.weight.shape[-1] == 5
+    torch.manual_seed(2)
+    x = torch.randint(-ACT_LIMIT, ACT_LIMIT + 1, (2, conv.weight.shape[1], 13, 20)).double()
+    exact = _exact_conv(conv, x)
+    assert torch.equal(conv(x), exact)  # one call: the matrix is under the default budget
+    per_row = 2 * conv.weight.shape[1] * 25 * (20 + 4) * 8
+    calls = []
+    original = F.conv2d
+    monkeypatch.setattr(F, "conv2d", lambda *args: calls.append(args[0].shape[2]) or original(*args))
+    for budget, band_inputs in ((1, [5] * 13), (5 * per_row, [9, 9, 7])):  # input rows: band + 4
+        calls.clear()
+        monkeypatch.setattr(integer, "IM2COL_BYTES", budget)
+        assert torch.equal(conv(x), exact)
+        assert calls == band_inputs
 
 
 def test_nets_give_identical_integers_for_threads_layout_and_batch(codec, threads):

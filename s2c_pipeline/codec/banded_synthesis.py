@@ -3,43 +3,38 @@
 Why bands: run module by module, each S2C block writes its intermediates at full size (at the
 paper-size widths a 2048x1080 image's first stage widens 128 channels to 512 over 1024x544
 positions, over 1 GB a tensor) and reads them back from memory. Per-position work (LayerNorm, the
-FFN, the residual add) and the separable conv (whose depthwise kernel needs only ``k // 2`` rows
-of margin) can instead run over a band of a few thousand positions that stays in cache.
+FFN, the residual add), the separable conv (whose depthwise kernel needs only ``k // 2`` rows of
+margin) and window attention (whose windows read only their own rows, so a band is a whole number
+of window rows) can instead run over a band of a few thousand positions that stays in cache.
 
-Which kernels, and why the pixels do not depend on the thread count: 1x1 convolutions are BLAS
-GEMMs (``torch.addmm``) of the weights and the band's channels x positions matrix, whose
-reduction runs over the input channels inside one kernel call however many threads share the
-positions; kxk and depthwise convolutions are oneDNN's direct convolutions on NCHW tensors.
-Window attention runs as the module does, on the whole tensor, with PyTorch's own GEMMs for its
-projections. Each gave identical values with 1, 2, 3 and 4 threads, where oneDNN's 1x1 kernels
-did not (measured per layer; not yet in a benchmark or test). Band edges depend
-only on the image size, so an encoder's verify decode and a later decode on the same CPU build
-run the same kernels on the same shapes.
+Which kernels, and why the pixels do not depend on the thread count: 1x1 convolutions, including
+attention's projections, are BLAS GEMMs (``torch.addmm``) of the weights and the band's channels
+x positions matrix, whose reduction runs over the input channels inside one kernel call however
+many threads share the positions; kxk and depthwise convolutions are oneDNN's direct convolutions
+on NCHW tensors; attention inside a window is one ``scaled_dot_product_attention`` call per window
+and head. Each gave identical values with 1, 2, 3 and 4 threads, where oneDNN's 1x1 kernels did
+not (``tests/test_banded_synthesis.py``, ``benchmarks/determinism.py``). Band edges depend only on
+the image size, so an encoder's verify decode and a later decode on the same CPU build run the
+same kernels on the same shapes.
 """
 
 from __future__ import annotations
-
-import contextlib
-from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s2c_pipeline.codec.blocks import GatedFFN, LayerNorm2d, MlpFFN, S2CBlock, SeparableConv
+from s2c_pipeline.codec.blocks import (
+    GatedFFN,
+    LayerNorm2d,
+    MlpFFN,
+    S2CBlock,
+    SeparableConv,
+    WindowAttention,
+)
 
 BAND_POSITIONS = 8192
 """Positions (rows x width) per band: a 512-channel float32 intermediate of a band is 16 MB."""
-
-
-@contextlib.contextmanager
-def _without_onednn() -> Iterator[None]:
-    enabled = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = enabled
 
 
 class _Pointwise:
@@ -112,14 +107,47 @@ class _SeparableConv:
         return out
 
 
+class _WindowAttention:
+    """WindowAttention over bands of whole windows: a band's windows read only its own rows, so the
+    band is updated in place. Like the module, q, k and v are zero-padded to whole windows."""
+
+    def __init__(self, attention: WindowAttention) -> None:
+        self.norm = attention.norm
+        self.qkv, self.proj = _Pointwise(attention.qkv), _Pointwise(attention.proj)
+        self.window, self.heads = attention.window, attention.heads
+
+    def add_to(self, x: Tensor, rows: int) -> Tensor:
+        _, c, h, w = x.shape
+        win, heads = self.window, self.heads
+        rows = win * max(1, rows // win)
+        wp = w + (-w) % win
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            band = x[0, :, r0:r1].reshape(c, -1)  # a view: updated in place
+            qkv = self.qkv(_layer_norm(band, self.norm)).reshape(3 * c, r1 - r0, w)
+            hp = (r1 - r0) + (-(r1 - r0)) % win
+            if hp != r1 - r0 or wp != w:
+                qkv = F.pad(qkv, (0, wp - w, 0, hp - (r1 - r0)))
+            # (3C, Hp, Wp) -> (3, windows, heads, win*win, head_dim), as the module orders them
+            qkv = qkv.view(3, heads, c // heads, hp // win, win, wp // win, win)
+            qkv = qkv.permute(0, 3, 5, 1, 4, 6, 2).reshape(3, -1, heads, win * win, c // heads)
+            out = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+            out = out.view(hp // win, wp // win, heads, win, win, c // heads)
+            out = out.permute(2, 5, 0, 3, 1, 4).reshape(c, hp, wp)[:, : r1 - r0, :w]
+            band.add_(self.proj(out.reshape(c, -1)))
+        return x
+
+
 class _Block:
     def __init__(self, block: S2CBlock) -> None:
         self.attention = None
         self.separable = None
         if isinstance(block.spatial, SeparableConv):
             self.separable = _SeparableConv(block.spatial)
+        elif isinstance(block.spatial, WindowAttention):
+            self.attention = _WindowAttention(block.spatial)
         elif block.spatial is not None:
-            self.attention = block.spatial  # window attention: the module, on the whole tensor
+            raise TypeError(f"no banded form for {type(block.spatial).__name__}")
         self.norm = block.norm
         self.ffn = _Ffn(block.ffn)
 
@@ -129,8 +157,7 @@ class _Block:
         if self.separable is not None:
             x = self.separable.add_to(x, rows)
         elif self.attention is not None:
-            with _without_onednn():  # its 1x1 projections: PyTorch's GEMMs, not oneDNN's 1x1 kernels
-                x = x + self.attention(x)
+            x = self.attention.add_to(x, rows)
         for r0 in range(0, h, rows):
             band = x[0, :, r0 : min(h, r0 + rows)].reshape(c, -1)  # a view: updated in place
             band.add_(self.ffn(_layer_norm(band, self.norm)))

@@ -48,6 +48,10 @@ STRIDE = 64  # y is H/16, z is H/64: inputs are padded to a multiple of this
 # g_s runs over tiles of at most this many latent rows and columns (1024 pixels), each with a
 # margin of its receptive field, so decoding memory stays bounded for images of any size.
 SYNTHESIS_TILE = 64
+# The banded CPU synthesis (format 2) keeps only a band's intermediates beside a stage's input and
+# output, so its tiles can be larger: 2048 pixels square, and a 2048x1080 photo runs in one pass
+# instead of recomputing the margins of four tiles.
+BANDED_SYNTHESIS_TILE = 128
 
 FLOAT64_PATH, INTEGER_PATH = "float64", "integer"
 CODING_PATHS = (FLOAT64_PATH, INTEGER_PATH)
@@ -57,6 +61,7 @@ def check_coding_path(path: str) -> str:
     if path not in CODING_PATHS:
         raise ValueError(f"unknown coding path {path!r}; expected one of {CODING_PATHS}")
     return path
+
 
 log = logging.getLogger(__name__)
 
@@ -313,10 +318,11 @@ class S2CFormer(nn.Module):
         self, y_hat: Tensor, tile: int | None = None, dtype: torch.dtype = torch.float64
     ) -> Tensor:
         """x_hat (B, 3, 16h, 16w) float32 in [0, 1] from y_hat (B, M, h, w), through g_s in ``dtype``
-        (float64: format 1's decoder; float32: format 2's) over tiles of ``tile`` (default
-        ``SYNTHESIS_TILE``) latents square. Each tile is computed with a margin of g_s's receptive
-        field (``synthesis_margin``) and cropped, so the result is that of one pass over the whole
-        image, at a memory cost bounded by the tile. On CUDA, float32 runs without TF32."""
+        (float64: format 1's decoder; float32: format 2's) over tiles of ``tile`` latents square
+        (default ``SYNTHESIS_TILE``; ``BANDED_SYNTHESIS_TILE`` for float32 on the CPU). Each tile
+        is computed with a margin of g_s's receptive field (``synthesis_margin``) and cropped, so
+        the result is that of one pass over the whole image (up to float32 rounding), at a memory
+        cost bounded by the tile. On CUDA, float32 runs without TF32."""
         synthesis = self._decoding_synthesis(dtype)
         device = next(synthesis.parameters()).device
         y_hat = y_hat.to(device, dtype).contiguous()  # one layout whatever the caller's (it moved pixels)
@@ -324,13 +330,12 @@ class S2CFormer(nn.Module):
             if device.type == "cpu" and dtype == torch.float32:
                 # banded (codec.banded_synthesis); float32 GEMMs of another shape round differently,
                 # so each image of a batch is synthesized alone and gets the pixels of a lone decode
-                banded = self._banded_synthesis()
+                banded, tile = self._banded_synthesis(), tile or BANDED_SYNTHESIS_TILE
                 return torch.cat([self._synthesize_tiles(banded, y[None], device, tile) for y in y_hat])
-            return self._synthesize_tiles(synthesis, y_hat, device, tile)
+            return self._synthesize_tiles(synthesis, y_hat, device, tile or SYNTHESIS_TILE)
 
-    def _synthesize_tiles(self, synthesis: nn.Module, y_hat: Tensor, device: torch.device, tile: int | None):
+    def _synthesize_tiles(self, synthesis: nn.Module, y_hat: Tensor, device: torch.device, tile: int):
         b, _, h, w = y_hat.shape
-        tile = tile or SYNTHESIS_TILE
         if h <= tile and w <= tile:
             return synthesis(y_hat).clamp_(0, 1).float()
         margin = synthesis_margin(self.config)

@@ -1,0 +1,65 @@
+"""Format 2's float32 g_s on the CPU (``codec.banded_synthesis``): the same pixels whatever the
+thread count, and within one level of the float64 module path, for every kind of block."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from s2c_pipeline.codec import banded_synthesis
+from s2c_pipeline.codec.banded_synthesis import BandedSynthesis
+from s2c_pipeline.codec.image_codec import ImageCodec
+from s2c_pipeline.codec.zoo import create_model
+
+
+@pytest.fixture
+def threads():
+    previous = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(previous)
+
+
+def _model(name: str):
+    if name == "s2c-conv-small":
+        return ImageCodec.load(device="cpu").model  # the bundled weights
+    torch.manual_seed(0)
+    return create_model(name).eval()
+
+
+# separable conv + MLP (bundled), window attention + gated FFN, attention + MLP, no spatial operator
+@pytest.mark.parametrize(
+    "name", ["s2c-conv-small", "s2c-hybrid-small", "s2c-attention-small", "s2c-identity-small"]
+)
+def test_pixels_do_not_depend_on_the_thread_count_and_stay_within_one_level(name, threads, monkeypatch):
+    model = _model(name)
+    # Bands of 256 positions: several bands a stage, and attention windows cut by the image's edge
+    # (13 x 22 latents: 26 x 44 at the first stage, not a multiple of the 8-position window).
+    monkeypatch.setattr(banded_synthesis, "BAND_POSITIONS", 256)
+    torch.manual_seed(1)
+    y_hat = torch.randn(1, model.config.latent_channels, 13, 22) * 3
+    levels = {}
+    for n in (1, 2):
+        threads(n)
+        levels[n] = model.synthesize(y_hat, dtype=torch.float32) * 255
+    assert torch.equal(levels[1], levels[2])
+    reference = (model.synthesize(y_hat.double(), dtype=torch.float64) * 255).round()
+    difference = (levels[1].round() - reference).abs()
+    assert difference.max() <= 1
+    assert difference.mean() < 0.05  # near-exact, not merely bounded
+
+
+def test_a_batch_gets_the_pixels_of_lone_decodes():
+    model = _model("s2c-hybrid-small")
+    torch.manual_seed(2)
+    y_hat = torch.randn(3, model.config.latent_channels, 8, 12) * 3
+    batch = model.synthesize(y_hat, dtype=torch.float32)
+    for i in range(3):
+        assert torch.equal(batch[i : i + 1], model.synthesize(y_hat[i : i + 1], dtype=torch.float32))
+
+
+def test_only_a_lone_float32_cpu_latent_is_accepted():
+    synthesis = BandedSynthesis(_model("s2c-conv-small")._decoding_synthesis(torch.float32))
+    with pytest.raises(ValueError, match="one float32 CPU latent"):
+        synthesis(torch.zeros(2, 192, 4, 4))
+    with pytest.raises(ValueError, match="one float32 CPU latent"):
+        synthesis(torch.zeros(1, 192, 4, 4, dtype=torch.float64))
