@@ -23,7 +23,7 @@ torch.set_num_threads(int(sys.argv[3]))
 from s2c_pipeline.codec import model as model_module
 from s2c_pipeline.codec.image_codec import ImageCodec
 if sys.argv[2] == "one-pass":
-    model_module.SYNTHESIS_TILE = 1 << 20
+    model_module.SYNTHESIS_TILE = model_module.BANDED_SYNTHESIS_TILE = 1 << 20
 codec = ImageCodec.load(device="cpu")
 data = open(sys.argv[1], "rb").read()
 start = time.perf_counter()

@@ -1,7 +1,8 @@
 """Does the decoder rebuild the encoder's CDF indexes? Measured across paths, threads, layouts, batches.
 
 For one photo (a training photo, ``rocket`` from scikit-image, resized to 768x512: nothing here is
-chosen by it), each configuration runs in its own process, codes the photo at quality 3, records
+chosen by it) and one model (the bundled weights, or ``--model``'s config with random weights:
+seed 0), each configuration runs in its own process, codes the photo at quality 3, records
 every CDF index and mean the probability path produces, decodes the reference stream of its path,
 and synthesizes pixels. The table compares each configuration with its path's reference (1 thread,
 plain layout, batch 1; the float32 row with the float64 reference, as a plain CompressAI model would
@@ -12,13 +13,15 @@ be compared):
 - ``integer``: format 2's exact fixed-point probability path, and float32 g_s; also with every
   network input in channels-last layout, and inside a batch of 4 (three other images beside it).
 
-    python benchmarks/determinism.py [--device cpu] [--json benchmarks/results/determinism.json]
+    python benchmarks/determinism.py [--model s2c-hybrid] [--device cpu]
+        [--json benchmarks/results/determinism.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -33,13 +36,18 @@ from PIL import Image
 import skimage.data
 from s2c_pipeline.codec import entropy, integer, model as model_mod
 from s2c_pipeline.codec.image_codec import ImageCodec, _pad, _to_tensor
+from s2c_pipeline.codec.zoo import create_model
 from s2c_pipeline.imaging import load_image
 
-path, threads, variant, device, out, stream_in = sys.argv[1:7]
+path, threads, variant, device, out, stream_in, name = sys.argv[1:8]
 torch.set_num_threads(int(threads))
 records = []
-codec = ImageCodec.load(device=device)
-model = codec.model
+if name == "bundled":
+    model = ImageCodec.load(device=device).model
+else:
+    torch.manual_seed(0)
+    model = create_model(name).to(device).eval()
+    model.update()
 coding_path = "integer" if path == "integer" else "float64"
 if path == "integer":
     model.integer_coder().trace = records
@@ -100,11 +108,13 @@ CONFIGS = [
 ]
 
 
-def run(config: tuple[str, int, str], device: str, work: Path, stream_in: str = "-") -> tuple[dict, str]:
+def run(
+    config: tuple[str, int, str], model: str, device: str, work: Path, stream_in: str = "-"
+) -> tuple[dict, str]:
     path, threads, variant = config
     out = work / f"{path}-{threads}-{variant}.npz"
     proc = subprocess.run(
-        [sys.executable, "-c", _WORKER, path, str(threads), variant, device, str(out), stream_in],
+        [sys.executable, "-c", _WORKER, path, str(threads), variant, device, str(out), stream_in, model],
         capture_output=True,
         text=True,
         check=True,
@@ -113,31 +123,41 @@ def run(config: tuple[str, int, str], device: str, work: Path, stream_in: str = 
     return {k: data[k] for k in data.files}, proc.stdout.strip()
 
 
-def layer_bounds() -> dict[str, list[float]]:
-    """log2 of ``IntegerConv2d.bound`` for every layer of the bundled model's fixed-point path."""
+def layer_bounds(name: str) -> dict[str, list[float]]:
+    """log2 of ``IntegerConv2d.bound`` for every layer of the model's fixed-point path."""
     import math
+
+    import torch
 
     import s2c_pipeline  # noqa: F401  (torchvision placeholder before compressai)
     from s2c_pipeline.codec.image_codec import ImageCodec
+    from s2c_pipeline.codec.zoo import create_model
 
-    coder = ImageCodec.load(device="cpu").model.integer_coder()
+    if name == "bundled":
+        model = ImageCodec.load(device="cpu").model
+    else:
+        torch.manual_seed(0)
+        model = create_model(name).eval()
+        model.update()
+    coder = model.integer_coder()
     return {name: [math.log2(c.bound) for c in net.convs] for name, net in coder.nets().items()}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bundled", help="a zoo config (random weights) or 'bundled'")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/determinism.json"))
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        refs = {p: run((p, 1, "plain"), args.device, work) for p in ("float64", "integer")}
+        refs = {p: run((p, 1, "plain"), args.model, args.device, work) for p in ("float64", "integer")}
         streams = {p: str(work / f"{p}-1-plain.npz.stream") for p in refs}
         for config in CONFIGS:
             path, threads, variant = config
             base = "integer" if path == "integer" else "float64"
-            rec, decoded = run(config, args.device, work, streams[base])
+            rec, decoded = run(config, args.model, args.device, work, streams[base])
             reference = refs[base][0]
             grid = 2.0**-6 if base == "float64" else 2.0**-12
             pixel_diff = np.abs(rec["pixels"].astype(int) - reference["pixels"].astype(int))
@@ -157,7 +177,7 @@ def main() -> int:
                     "max_pixel_diff": int(pixel_diff.max()),
                 }
             )
-    print(f"device: {args.device}")
+    print(f"model: {args.model}, device: {args.device}")
     print(
         f"{'path':<8} {'threads':>7} {'variant':<13} {'symbols':>8} {'max|dmean|':>11} {'idx diff':>8} "
         f"{'mean diff':>9} {'px diff':>7} {'max px':>6}  decode of the reference stream"
@@ -168,15 +188,15 @@ def main() -> int:
             f"{r['max_abs_mean_diff']:>11.3g} {r['index_mismatches']:>8} {r['snapped_mean_mismatches']:>9} "
             f"{r['pixel_values_different']:>7} {r['max_pixel_diff']:>6}  {r['decodes_reference_stream']}"
         )
-    bounds = layer_bounds()
+    bounds = layer_bounds(args.model)
     print("\nworst-case |sum| of each fixed-point network's layers (log2; exact below 53, limit 50):")
     for name, values in bounds.items():
         print(f"  {name:<24} {' '.join(f'{v:.1f}' for v in values)}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     meta = {
+        "model": args.model,
         "device": args.device,
-        "command": "python benchmarks/determinism.py"
-        + (f" --device {args.device}" if args.device != "cpu" else ""),
+        "command": shlex.join(["python", *sys.argv]),
         "references": "float64 and float32 rows: float64, 1 thread; integer rows: integer, 1 thread",
     }
     args.json.write_text(json.dumps({"meta": meta, "rows": rows, "log2_bounds": bounds}, indent=2) + "\n")

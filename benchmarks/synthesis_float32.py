@@ -1,9 +1,11 @@
-"""float32 g_s on the CPU: oneDNN against PyTorch's own convolutions, for pixels and for time.
+"""float32 g_s on the CPU, three ways, for pixels and for time.
 
-Format 2 decodes with ``g_s`` in float32. This measures why it turns oneDNN off on the CPU: for the
-latents of three training photos (scikit-image's, 384x256, qualities 2 and 6), how many 8-bit pixel
+Format 2 decodes with ``g_s`` in float32. The module run with oneDNN on, the module with oneDNN off
+(PyTorch's own convolutions: format 2's CPU synthesis until the banded one), and the banded
+synthesis format 2 uses now (``codec.banded_synthesis``, through ``S2CFormer.synthesize``). For the
+latents of three training photos (scikit-image's, 384x256, qualities 2 and 6): how many 8-bit pixel
 values change between 1 and 2 threads and with a channels-last input, and how far each is from a
-float64 synthesis; then the time of one 768x512 synthesis each way, on 1 thread.
+float64 synthesis; then the time of one 768x512 synthesis each way, on 1 and on 2 threads.
 
     python benchmarks/synthesis_float32.py [--json benchmarks/results/synthesis_float32.json]
 """
@@ -14,6 +16,7 @@ import argparse
 import copy
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -25,7 +28,7 @@ from s2c_pipeline.imaging import load_image
 from s2c_pipeline.photos import package_training_photos
 
 
-def pixels(synthesis: torch.nn.Module, y: torch.Tensor) -> torch.Tensor:
+def pixels(synthesis: Callable[[torch.Tensor], torch.Tensor], y: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
         return (synthesis(y).clamp(0, 1) * 255).round()
 
@@ -44,35 +47,44 @@ def main() -> int:
         for q in (2.0, 6.0):
             code = model.compress_latents(x, q)
             latents.append(model.decode_y(code) * model.gains(q)[1][:, None, None])
+    ways = {
+        "module, oneDNN on": (True, g32),
+        "module, oneDNN off": (False, g32),
+        "banded (format 2)": (True, lambda y: model.synthesize(y, dtype=torch.float32)),
+    }
     rows = []
-    for onednn in (True, False):
+    for way, (onednn, synthesis) in ways.items():
         torch.backends.mkldnn.enabled = onednn
         counts = {"threads_1_vs_2": 0, "channels_last": 0, "vs_float64": 0}
         worst = dict.fromkeys(counts, 0)
         total = 0
         for y in latents:
             torch.set_num_threads(1)
-            one = pixels(g32, y.float())
+            one = pixels(synthesis, y.float())
             torch.set_num_threads(2)
-            two = pixels(g32, y.float())
-            last = pixels(g32, y.float().contiguous(memory_format=torch.channels_last))
+            two = pixels(synthesis, y.float())
+            last = pixels(synthesis, y.float().contiguous(memory_format=torch.channels_last))
             exact = pixels(g64, y)
             total += one.numel()
             for key, other in (("threads_1_vs_2", one), ("channels_last", last), ("vs_float64", exact)):
                 diff = (two - other).abs()
                 counts[key] += int((diff > 0).sum())
                 worst[key] = max(worst[key], int(diff.max()))
-        torch.set_num_threads(1)
         y = torch.randn(1, model.config.latent_channels, 32, 48, generator=torch.Generator().manual_seed(0))
-        times = []
-        for _ in range(3):
-            t = time.perf_counter()
-            pixels(g32, y)
-            times.append(time.perf_counter() - t)
-        rows.append({"onednn": onednn, "pixel_values": total, "different": counts, "max_diff": worst,
-                     "synthesis_768x512_1_thread_s": min(times)})  # fmt: skip
-        print(f"oneDNN {'on ' if onednn else 'off'}: of {total} pixel values, {counts} differ "
-              f"(max {worst}); 768x512 synthesis {min(times):.3f} s on 1 thread")  # fmt: skip
+        seconds = {}
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            times = []
+            for _ in range(3):
+                t = time.perf_counter()
+                pixels(synthesis, y)
+                times.append(time.perf_counter() - t)
+            seconds[threads] = min(times)
+        rows.append({"way": way, "onednn": onednn, "pixel_values": total, "different": counts,
+                     "max_diff": worst, "synthesis_768x512_1_thread_s": seconds[1],
+                     "synthesis_768x512_2_threads_s": seconds[2]})  # fmt: skip
+        print(f"{way}: of {total} pixel values, {counts} differ (max {worst}); 768x512 synthesis "
+              f"{seconds[1]:.3f} s on 1 thread, {seconds[2]:.3f} s on 2")  # fmt: skip
     torch.backends.mkldnn.enabled = True
     meta = {"command": "python benchmarks/synthesis_float32.py", "torch": torch.__version__}
     args.json.parent.mkdir(parents=True, exist_ok=True)

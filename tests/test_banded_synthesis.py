@@ -63,3 +63,13 @@ def test_only_a_lone_float32_cpu_latent_is_accepted():
         synthesis(torch.zeros(2, 192, 4, 4))
     with pytest.raises(ValueError, match="one float32 CPU latent"):
         synthesis(torch.zeros(1, 192, 4, 4, dtype=torch.float64))
+
+
+def test_tiles_give_the_pixels_of_one_pass_within_float32_rounding():
+    model = _model("s2c-hybrid-small")
+    torch.manual_seed(3)
+    y_hat = torch.randn(1, model.config.latent_channels, 12, 20) * 3
+    whole = (model.synthesize(y_hat, dtype=torch.float32) * 255).round()
+    tiled = (model.synthesize(y_hat, tile=8, dtype=torch.float32) * 255).round()
+    assert (whole - tiled).abs().max() <= 1
+    assert ((whole - tiled).abs() > 0).float().mean() < 1e-3
