@@ -134,8 +134,8 @@ class IntegerConv2d:
         """The convolution on the CPU, a band of output rows at a time when that keeps its im2col
         matrix (input channels x k*k x band positions) under ``IM2COL_BYTES``: the whole-image
         matrix of a 5x5 context conv at 2048x1080 is hundreds of MB, and bands that stay in cache
-        take half to three quarters of the time. Each output is still one sum of the same products, so
-        the result is the same integer (the module docstring's argument)."""
+        are faster (``benchmarks/decode_breakdown.py``). Each output is still one sum of the same
+        products, so the result is the same integer (the module docstring's argument)."""
         n, c, h, w = x.shape
         k = self.weight.shape[-1]
         per_row = n * c * k * k * (w + 2 * self.padding) * x.element_size()
