@@ -2,7 +2,7 @@
 
 Format 2 decodes with ``g_s`` in float32. The module run with oneDNN on, the module with oneDNN off
 (PyTorch's own convolutions: format 2's CPU synthesis until the banded one), and the banded
-synthesis format 2 uses now (``codec.banded_synthesis``, through ``S2CFormer.synthesize``). For the
+synthesis format 2 uses now (``codec.banded``, through ``S2CFormer.synthesize``). For the
 latents of three training photos (scikit-image's, 384x256, qualities 2 and 6): how many 8-bit pixel
 values change between 1 and 2 threads and with a channels-last input, and how far each is from a
 float64 synthesis; then the time of one 768x512 synthesis each way, on 1 and on 2 threads.

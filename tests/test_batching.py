@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -31,10 +33,26 @@ def _crop_png(photo: Image.Image, height: int, width: int, top: int = 0) -> byte
     return buffer.getvalue()
 
 
-def _g_a_batch_sizes(codec: ImageCodec) -> tuple[list[int], torch.utils.hooks.RemovableHandle]:
+@contextlib.contextmanager
+def _analysis_passes(
+    codec: ImageCodec, before: Callable[[torch.Tensor], None] | None = None
+) -> Iterator[list[int]]:
+    """The batch size of every g_a pass of the codec (``S2CFormer._analysis``: the module, or on
+    the CPU its banded twin), after ``before(x)`` when given."""
     sizes: list[int] = []
-    handle = codec.model.g_a.register_forward_pre_hook(lambda _m, args: sizes.append(args[0].shape[0]))
-    return sizes, handle
+    analysis = codec.model._analysis
+
+    def recording(x: torch.Tensor) -> torch.Tensor:
+        if before is not None:
+            before(x)
+        sizes.append(x.shape[0])
+        return analysis(x)
+
+    codec.model._analysis = recording
+    try:
+        yield sizes
+    finally:
+        del codec.model._analysis
 
 
 def test_plan_batches_groups_equal_padded_sizes_in_order() -> None:
@@ -50,15 +68,15 @@ def test_plan_batches_groups_equal_padded_sizes_in_order() -> None:
 
 def test_batched_coding_decodes_like_single_images(codec: ImageCodec, photos) -> None:
     # Three crops of one padded size (128x192) from different photos, sizes not multiples of 64.
-    crops = [_crop_png(p, h, w) for (_, p), (h, w) in zip(photos[:3], [(120, 180), (128, 170), (100, 190)], strict=True)]
+    crops = [
+        _crop_png(p, h, w)
+        for (_, p), (h, w) in zip(photos[:3], [(120, 180), (128, 170), (100, 190)], strict=True)
+    ]
     images = [load_image(data) for data in crops]
     assert {padded_size(im) for im in images} == {(128, 192)}
 
-    sizes, handle = _g_a_batch_sizes(codec)
-    try:
+    with _analysis_passes(codec) as sizes:
         batched = codec.encode_timed_batch(images, 3.0)
-    finally:
-        handle.remove()
     assert sizes == [3]  # one analysis pass for the three images
 
     for image, (data, decoded, timing) in zip(images, batched, strict=True):
@@ -92,11 +110,8 @@ def _mixed_shard(tmp_path: Path, photos) -> Path:
 def test_compress_shard_batches_and_keeps_every_row(tmp_path: Path, codec: ImageCodec, photos) -> None:
     contents = read_shard(str(_mixed_shard(tmp_path, photos)))
     settings = EncodeSettings(quality=3.0, max_pixels=1_000_000, device="cpu", batch_size=4)
-    sizes, handle = _g_a_batch_sizes(codec)
-    try:
+    with _analysis_passes(codec) as sizes:
         out = compress_shard(contents, codec, settings, output_url=str(tmp_path / "out.tar"))
-    finally:
-        handle.remove()
     # 8 samples -> window of 16 holds them all: the 128x192 crops (k0, k2, k4, k5) in one pass of
     # four, the 64x64 ones (k1, k3) in one pass of two.
     assert sorted(sizes) == [2, 4]
@@ -118,16 +133,15 @@ def test_a_failing_batch_is_coded_image_by_image(
     contents = read_shard(str(_mixed_shard(tmp_path, photos)))
     settings = EncodeSettings(quality=3.0, max_pixels=1_000_000, device="cpu", batch_size=4)
 
-    def out_of_memory(_module, args):
-        if args[0].shape[0] > 1:
+    def out_of_memory(x: torch.Tensor) -> None:
+        if x.shape[0] > 1:
             raise RuntimeError("CUDA out of memory (injected by the test)")
 
-    handle = codec.model.g_a.register_forward_pre_hook(out_of_memory)
-    try:
-        with caplog.at_level(logging.INFO, logger="s2c_pipeline.codec.encode_and_verify"):
-            out = compress_shard(contents, codec, settings, output_url=str(tmp_path / "out.tar"))
-    finally:
-        handle.remove()
+    with (
+        _analysis_passes(codec, before=out_of_memory),
+        caplog.at_level(logging.INFO, logger="s2c_pipeline.codec.encode_and_verify"),
+    ):
+        out = compress_shard(contents, codec, settings, output_url=str(tmp_path / "out.tar"))
     assert sum(r.status == "ok" for r in out.rows) == 6
     assert "coding them one by one" in caplog.text
 

@@ -35,7 +35,7 @@ from compressai.entropy_models import EntropyBottleneck, EntropyModel, GaussianC
 from compressai.models.utils import update_registered_buffers
 from torch import Tensor, nn
 
-from s2c_pipeline.codec.banded_synthesis import BandedSynthesis
+from s2c_pipeline.codec.banded import BandedTransform
 from s2c_pipeline.codec.config import ModelConfig, between_levels
 from s2c_pipeline.codec.entropy import build_latent_codec
 from s2c_pipeline.codec.integer import ONE, UnsupportedLayer
@@ -236,7 +236,7 @@ class S2CFormer(nn.Module):
         _check_padded(x, len(qualities))
         path = check_coding_path(path or self.default_path())  # before g_a's work, not after it
         gains = [self.gains(q)[0] for q in qualities]
-        ys = self.g_a(x)
+        ys = self._analysis(x)
         if refine is not None and refine.steps > 0:
             if self.training:
                 raise RuntimeError("latent refinement needs the model in eval mode (model.eval())")
@@ -267,6 +267,16 @@ class S2CFormer(nn.Module):
                 out = self._coding_model().compress(y)
                 codes.append(LatentCode(_flatten(out["strings"]), x.shape[2], x.shape[3], out["y_hat"]))
         return codes
+
+    def _analysis(self, x: Tensor) -> Tensor:
+        """g_a for coding. On the CPU in float32 it runs banded (``codec.banded``), one image at a
+        time: at the paper-size widths a third of the module's time. g_a only decides what is coded
+        (the stream fixes the latents), so its rounding may differ from the module's. Built per call
+        from the live weights: nothing to go stale while a model trains."""
+        if x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_grad_enabled():
+            banded = BandedTransform(self.g_a)
+            return torch.cat([banded(image[None]) for image in x])
+        return self.g_a(x)
 
     @torch.no_grad()
     def decompress_latents(self, code: LatentCode, quality: float) -> Tensor:
@@ -328,7 +338,7 @@ class S2CFormer(nn.Module):
         y_hat = y_hat.to(device, dtype).contiguous()  # one layout whatever the caller's (it moved pixels)
         with _full_float32(device, dtype):
             if device.type == "cpu" and dtype == torch.float32:
-                # banded (codec.banded_synthesis); float32 GEMMs of another shape round differently,
+                # banded (codec.banded); float32 GEMMs of another shape round differently,
                 # so each image of a batch is synthesized alone and gets the pixels of a lone decode
                 banded, tile = self._banded_synthesis(), tile or BANDED_SYNTHESIS_TILE
                 return torch.cat([self._synthesize_tiles(banded, y[None], device, tile) for y in y_hat])
@@ -367,10 +377,10 @@ class S2CFormer(nn.Module):
             self._caches[key] = synthesis
         return self._caches[key]
 
-    def _banded_synthesis(self) -> BandedSynthesis:
+    def _banded_synthesis(self) -> BandedTransform:
         """Format 2's g_s on the CPU: the float32 copy run a band of rows at a time."""
         if "synthesis-banded" not in self._caches:
-            self._caches["synthesis-banded"] = BandedSynthesis(self._decoding_synthesis(torch.float32))
+            self._caches["synthesis-banded"] = BandedTransform(self._decoding_synthesis(torch.float32))
         return self._caches["synthesis-banded"]
 
     def check_string_count(self, count: int) -> None:
@@ -396,7 +406,7 @@ class S2CFormer(nn.Module):
 def _full_float32(device: torch.device, dtype: torch.dtype) -> Iterator[None]:
     """g_s's arithmetic the same way everywhere. On CUDA: TF32 off for convolutions and matmuls, so
     float32 means float32 on every GPU. On the CPU, oneDNN on for float32, whose kxk and depthwise
-    convolutions the banded synthesis uses (``codec.banded_synthesis`` says why they and its 1x1
+    convolutions the banded synthesis uses (``codec.banded`` says why they and its 1x1
     GEMMs give the same values with any thread count), and off for format 1's float64 g_s, which
     has always run PyTorch's own convolutions."""
     if device.type == "cpu":

@@ -1,4 +1,4 @@
-"""g_s on the CPU in float32, a band of rows at a time: format 2's synthesis there.
+"""The transforms on the CPU in float32, a band of rows at a time: format 2's g_s there, and g_a.
 
 Why bands: run module by module, each S2C block writes its intermediates at full size (at the
 paper-size widths a 2048x1080 image's first stage widens 128 channels to 512 over 1024x544
@@ -13,7 +13,7 @@ x positions matrix, whose reduction runs over the input channels inside one kern
 many threads share the positions; kxk and depthwise convolutions are oneDNN's direct convolutions
 on NCHW tensors; attention inside a window is one ``scaled_dot_product_attention`` call per window
 and head. Each gave identical values with 1, 2, 3 and 4 threads, where oneDNN's 1x1 kernels did
-not (``tests/test_banded_synthesis.py``, ``benchmarks/determinism.py``). Band edges depend only on
+not (``tests/test_banded.py``, ``benchmarks/determinism.py``). Band edges depend only on
 the image size, so an encoder's verify decode and a later decode on the same CPU build run the
 same kernels on the same shapes.
 """
@@ -164,24 +164,18 @@ class _Block:
         return x
 
 
-class BandedSynthesis:
-    """Callable twin of a float32 CPU g_s (``transforms.synthesis_transform``), one image at a time."""
+class BandedTransform:
+    """Callable twin of a float32 CPU transform (``transforms.synthesis_transform`` or
+    ``analysis_transform``: S2C blocks between other modules), one image at a time."""
 
-    def __init__(self, synthesis: nn.Sequential) -> None:
-        self.steps = [_Block(m) if isinstance(m, S2CBlock) else m for m in synthesis]
+    def __init__(self, transform: nn.Sequential) -> None:
+        self.steps = [_Block(m) if isinstance(m, S2CBlock) else m for m in transform]
 
     @torch.no_grad()
-    def __call__(self, y_hat: Tensor) -> Tensor:
-        if (
-            y_hat.dim() != 4
-            or y_hat.shape[0] != 1
-            or y_hat.dtype != torch.float32
-            or y_hat.device.type != "cpu"
-        ):
-            raise ValueError(
-                f"expected one float32 CPU latent (1, M, h, w), got {tuple(y_hat.shape)} {y_hat.dtype}"
-            )
-        x = y_hat.clone(memory_format=torch.contiguous_format)  # blocks update their input in place
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[0] != 1 or x.dtype != torch.float32 or x.device.type != "cpu":
+            raise ValueError(f"expected one float32 CPU tensor (1, C, h, w), got {tuple(x.shape)} {x.dtype}")
+        x = x.clone(memory_format=torch.contiguous_format)  # blocks update their input in place
         for step in self.steps:
             x = step(x).contiguous()
         return x

@@ -1,4 +1,4 @@
-"""Format 2's float32 g_s on the CPU (``codec.banded_synthesis``): the same pixels whatever the
+"""Format 2's float32 g_s on the CPU (``codec.banded``): the same pixels whatever the
 thread count, and within one level of the float64 module path, for every kind of block."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from s2c_pipeline.codec import banded_synthesis
-from s2c_pipeline.codec.banded_synthesis import BandedSynthesis
+from s2c_pipeline.codec import banded
+from s2c_pipeline.codec.banded import BandedTransform
 from s2c_pipeline.codec.image_codec import ImageCodec
 from s2c_pipeline.codec.zoo import create_model
 
@@ -34,7 +34,7 @@ def test_pixels_do_not_depend_on_the_thread_count_and_stay_within_one_level(name
     model = _model(name)
     # Bands of 256 positions: several bands a stage, and attention windows cut by the image's edge
     # (13 x 22 latents: 26 x 44 at the first stage, not a multiple of the 8-position window).
-    monkeypatch.setattr(banded_synthesis, "BAND_POSITIONS", 256)
+    monkeypatch.setattr(banded, "BAND_POSITIONS", 256)
     torch.manual_seed(1)
     y_hat = torch.randn(1, model.config.latent_channels, 13, 22) * 3
     levels = {}
@@ -58,10 +58,10 @@ def test_a_batch_gets_the_pixels_of_lone_decodes():
 
 
 def test_only_a_lone_float32_cpu_latent_is_accepted():
-    synthesis = BandedSynthesis(_model("s2c-conv-small")._decoding_synthesis(torch.float32))
-    with pytest.raises(ValueError, match="one float32 CPU latent"):
+    synthesis = BandedTransform(_model("s2c-conv-small")._decoding_synthesis(torch.float32))
+    with pytest.raises(ValueError, match="one float32 CPU tensor"):
         synthesis(torch.zeros(2, 192, 4, 4))
-    with pytest.raises(ValueError, match="one float32 CPU latent"):
+    with pytest.raises(ValueError, match="one float32 CPU tensor"):
         synthesis(torch.zeros(1, 192, 4, 4, dtype=torch.float64))
 
 
@@ -73,3 +73,19 @@ def test_tiles_give_the_pixels_of_one_pass_within_float32_rounding():
     tiled = (model.synthesize(y_hat, tile=8, dtype=torch.float32) * 255).round()
     assert (whole - tiled).abs().max() <= 1
     assert ((whole - tiled).abs() > 0).float().mean() < 1e-3
+
+
+@pytest.mark.parametrize(
+    "name", ["s2c-conv-small", "s2c-hybrid-small", "s2c-attention-small", "s2c-identity-small"]
+)
+def test_the_encoders_banded_analysis_gives_the_modules_latents_up_to_rounding(name, monkeypatch):
+    model = _model(name)
+    monkeypatch.setattr(banded, "BAND_POSITIONS", 256)
+    torch.manual_seed(4)
+    x = torch.rand(2, 3, 128, 192)
+    with torch.no_grad():
+        module, ours = model.g_a(x), model._analysis(x)
+    assert ours.shape == module.shape
+    assert (ours - module).abs().max() < 1e-5 * module.abs().max()
+    with torch.enable_grad():  # training keeps the module, whose graph the loss needs
+        assert model._analysis(x).grad_fn is not None
