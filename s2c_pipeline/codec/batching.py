@@ -13,12 +13,12 @@ DEFAULT_GPU_BATCH = 8
 """Images per pass when the codec runs on a GPU and the user chose no ``--batch-size``."""
 
 DEFAULT_BATCH_PIXELS = 1 << 24
-"""Padded pixels per pass (16.8 M: eight 1536x1344 images). g_s runs in float64, so a pass of
-this size holds a few GB of activations on the device."""
+"""Padded pixels per pass (16.8 M: eight 1536x1344 images): a GPU pass of this size holds a few
+GB of g_s activations (float32 for format 2, float64 for format-1 streams)."""
 
 
 def default_batch_size(device_type: str) -> int:
-    """Batch on a GPU; one image at a time on a CPU, where a batch only adds memory."""
+    """Batch on a GPU; one image at a time on a CPU, whose banded transforms run per image anyway."""
     return DEFAULT_GPU_BATCH if device_type == "cuda" else 1
 
 
