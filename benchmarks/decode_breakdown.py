@@ -26,22 +26,11 @@ import time
 from pathlib import Path
 
 import torch
+from codec_speed import load_ours  # this folder's: bundled weights where a model has them, else seed 0
 
 import s2c_pipeline  # noqa: F401  (torchvision placeholder before compressai)
 from s2c_pipeline.codec import integer
 from s2c_pipeline.codec.model import SYNTHESIS_TILE, S2CFormer
-from s2c_pipeline.codec.weights import bundled_weights, load_checkpoint
-from s2c_pipeline.codec.zoo import create_model
-
-
-def load(name: str) -> S2CFormer:
-    for entry in bundled_weights():
-        if entry.model_name == name:
-            return load_checkpoint(entry.path, torch.device("cpu"))[0]
-    torch.manual_seed(0)
-    model = create_model(name).eval()
-    model.update()
-    return model
 
 
 def best(fn, repeats: int) -> float:
@@ -76,7 +65,7 @@ def module_synthesis(model: S2CFormer, y_hat: torch.Tensor) -> torch.Tensor:
 
 
 def measure(name: str, width: int, height: int, repeats: int) -> dict:
-    model = load(name)
+    model, _ = load_ours(name, torch.device("cpu"))
     torch.manual_seed(1)
     x = torch.rand(1, 3, -(-height // 64) * 64, -(-width // 64) * 64)
     with torch.no_grad():

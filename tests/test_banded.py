@@ -1,5 +1,6 @@
-"""Format 2's float32 g_s on the CPU (``codec.banded``): the same pixels whatever the
-thread count, and within one level of the float64 module path, for every kind of block."""
+"""The banded float32 transforms on the CPU (``codec.banded``): format 2's g_s gives the same pixels
+whatever the thread count, within one level of the float64 module path, for every kind of block;
+the encoder's g_a gives the module's latents up to rounding."""
 
 from __future__ import annotations
 
@@ -57,7 +58,7 @@ def test_a_batch_gets_the_pixels_of_lone_decodes():
         assert torch.equal(batch[i : i + 1], model.synthesize(y_hat[i : i + 1], dtype=torch.float32))
 
 
-def test_only_a_lone_float32_cpu_latent_is_accepted():
+def test_only_a_lone_float32_cpu_tensor_is_accepted():
     synthesis = BandedTransform(_model("s2c-conv-small")._decoding_synthesis(torch.float32))
     with pytest.raises(ValueError, match="one float32 CPU tensor"):
         synthesis(torch.zeros(2, 192, 4, 4))
